@@ -1,0 +1,35 @@
+"""The command line: a thin layer over the Python API. Commands parse, call one library function, print."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import AssistcodeError
+from .base import cli
+
+# Importing the command modules registers their commands on ``cli``.
+from . import codebook_cmds, project_cmds, agree_cmds  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: library errors become one line on stderr and exit status 2 for bad input."""
+    try:
+        cli.main(args=argv, prog_name="assistcode", standalone_mode=False)
+    except AssistcodeError as exc:
+        click.echo(f"assistcode: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("assistcode: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("assistcode: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Project commands: init, import, segments, import-gold, export, coders, demo."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..exports import annotations_frame, atomic_write, matrix_frame, write_frame, write_segments
+from ..errors import InputError
+from ..gold import read_gold
+from ..project import Project
+from ..readers import ReadOptions
+from .base import cli, echo_warnings, open_project, project_option
+
+
+def _split_columns(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--x a,b --x c`` -> (a, b, c)."""
+    return tuple(c.strip() for v in values for c in v.split(",") if c.strip())
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+def init(directory: Path) -> None:
+    """Create a project in DIRECTORY (default: here)."""
+    existed = (directory / "assistcode.db").exists()
+    Project.init(directory).close()
+    click.echo(f"{'Already a project' if existed else 'Created project'}: {directory.resolve()}")
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--segment", "segmenter", type=click.Choice(["turn", "paragraph", "sentence", "window"]), default="turn",
+              show_default=True, help="How to cut documents into segments.")
+@click.option("--speaker-pattern", help="Regex with a (?P<speaker>...) group, matched at line starts (turn, sentence).")
+@click.option("--window-size", type=int, default=100, show_default=True, help="Words per window (window).")
+@click.option("--window-overlap", type=int, default=20, show_default=True, help="Words shared by neighbouring windows.")
+@click.option("--encoding", help="Override encoding detection (e.g. latin-1).")
+@click.option("--text-column", help="Tables: the column holding the text.")
+@click.option("--id-column", multiple=True, help="Tables: column(s) that identify a row (repeat or comma-separate).")
+@click.option("--meta-columns", multiple=True, help="Tables: columns kept as metadata (default: all but the text).")
+@click.option("--sheet", help="XLSX: the sheet to read (default: the active one).")
+@click.option("--meta", multiple=True, metavar="KEY=VALUE", help="Metadata added to every document imported.")
+@click.option("--metadata", "metadata_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Table with a 'source' column of file names and a column per metadata field.")
+@click.option("--skip-bad", is_flag=True, help="Import the good files; count and report the bad ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@project_option
+def import_(paths: tuple[Path, ...], segmenter: str, speaker_pattern: str | None, window_size: int, window_overlap: int,
+            encoding: str | None, text_column: str | None, id_column: tuple[str, ...], meta_columns: tuple[str, ...],
+            sheet: str | None, meta: tuple[str, ...], metadata_file: Path | None, skip_bad: bool, as_json: bool,
+            project_dir: Path) -> None:
+    """Import transcripts (.txt .md .docx .vtt .srt) or tables of responses (.csv .tsv .jsonl .parquet .xlsx)."""
+    extra = {}
+    for item in meta:
+        if "=" not in item:
+            raise InputError(f"expected KEY=VALUE, got {item!r}", field="--meta")
+        k, v = item.split("=", 1)
+        extra[k.strip()] = v
+    seg_options: dict[str, object] = {}
+    if segmenter in ("turn", "sentence") and speaker_pattern:
+        seg_options["pattern"] = speaker_pattern
+    if segmenter == "window":
+        seg_options = {"size": window_size, "overlap": window_overlap}
+    options = ReadOptions(encoding=encoding, text_column=text_column, id_columns=_split_columns(id_column),
+                          meta_columns=_split_columns(meta_columns) or None, sheet=sheet, metadata=extra)
+    with open_project(project_dir) as project:
+        report = project.import_corpus(paths, segmenter=segmenter, segmenter_options=seg_options, options=options,
+                                       skip_bad=skip_bad, metadata_file=metadata_file)
+    echo_warnings(report.warnings)
+    if as_json:
+        click.echo(json.dumps({**report.as_dict(), "bad_files": report.bad_files}, indent=2))
+        return
+    click.echo(f"Imported {report.documents_added} documents, {report.segments_added} segments "
+               f"from {report.files} files ({segmenter} segments).")
+    if report.documents_present:
+        click.echo(f"{report.documents_present} documents were already in the project: left unchanged.")
+    if report.rows_skipped:
+        click.echo(f"Skipped {report.rows_skipped} table rows with no text.")
+    for path, error in report.bad_files:
+        click.echo(f"skipped file: {error}", err=True)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@project_option
+def segments(fmt: str, output: Path | None, project_dir: Path) -> None:
+    """List every segment: segment_id, document_id, start, end, speaker, text (and more)."""
+    with open_project(project_dir) as project:
+        if fmt == "parquet" or output is not None:
+            if fmt == "parquet":
+                n = write_segments(project.db, fmt, path=output)
+            else:
+                with atomic_write(output, encoding="utf-8", newline="") as fh:
+                    n = write_segments(project.db, fmt, out=fh)
+            click.echo(f"Wrote {n} segments to {output}", err=True)
+        else:
+            write_segments(project.db, fmt, out=click.get_text_stream("stdout"))
+
+
+@cli.command("import-gold")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "layout", type=click.Choice(["long", "wide", "onehot"]), default="long", show_default=True,
+              help="long: unit,coder,code rows; wide: a column per coder; onehot: a 0/1 column per code.")
+@click.option("--unit-column", multiple=True, help="Column(s) identifying the unit [default: segment_id].")
+@click.option("--coder-column", default="coder", show_default=True, help="long, onehot: the coder column.")
+@click.option("--code-column", default="code", show_default=True, help="long: the code column.")
+@click.option("--code-columns", multiple=True, help="onehot: the code columns (globs like 'type.*' work).")
+@click.option("--coders", multiple=True, help="wide: the coder columns (default: all but the unit columns).")
+@click.option("--split", help="Separator of several codes in one cell (wide default ';').")
+@click.option("--empty", type=click.Choice(["missing", "uncoded"]), default="missing", show_default=True,
+              help="wide: an empty cell means not coded (missing) or seen with no code (uncoded).")
+@click.option("--encoding", help="Override encoding detection.")
+@click.option("--skip-bad", is_flag=True, help="Import the good rows; count and report the bad ones.")
+@project_option
+def import_gold(file: Path, layout: str, unit_column: tuple[str, ...], coder_column: str, code_column: str,
+                code_columns: tuple[str, ...], coders: tuple[str, ...], split: str | None, empty: str,
+                encoding: str | None, skip_bad: bool, project_dir: Path) -> None:
+    """Import human codes, checked against the project's segments and current codebook."""
+    units = _split_columns(unit_column) or ("segment_id",)
+    options: dict[str, object] = {"unit_columns": units, "encoding": encoding}
+    if layout == "long":
+        options.update(coder_column=coder_column, code_column=code_column, split=split)
+    elif layout == "wide":
+        options.update(coders=_split_columns(coders) or None, split=split if split is not None else ";", empty=empty)
+    else:
+        options.update(coder_column=coder_column, code_columns=_split_columns(code_columns) or None)
+    with open_project(project_dir) as project:
+        table = read_gold(file, layout, **options)  # type: ignore[arg-type]
+        report = project.import_gold(table, skip_bad=skip_bad)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"Imported {report.annotations_added} codes on {report.seen_added} segment views "
+               f"from {len(report.coders)} coders ({', '.join(report.coders)}).")
+    if report.rows_skipped:
+        click.echo(f"Skipped {report.rows_skipped} bad rows:", err=True)
+        for p in report.problems[:20]:
+            click.echo(f"  {p}", err=True)
+
+
+@cli.group()
+def export() -> None:
+    """Export annotations (and, later, REFI-QDA projects)."""
+
+
+@export.command("annotations")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx", "parquet"]), default="csv", show_default=True)
+@click.option("--matrix", is_flag=True, help="Segments x codes per coder (1 applied, 0 seen and not applied).")
+@click.option("--coders", multiple=True, help="Only these coders (repeat or comma-separate).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (csv/jsonl: default stdout).")
+@project_option
+def export_annotations(fmt: str, matrix: bool, coders: tuple[str, ...], output: Path | None, project_dir: Path) -> None:
+    """Write annotations in long form (an empty code: seen, no code) or as a matrix."""
+    with open_project(project_dir) as project:
+        frame = annotations_frame(project.db, _split_columns(coders) or None)
+        if matrix:
+            frame = matrix_frame(frame, [c.id for c in project.codebook().codes])
+    if output is None:
+        if fmt in ("xlsx", "parquet"):
+            raise InputError(f"{fmt} needs a file", field="--output")
+        if fmt == "csv":
+            frame.to_csv(sys.stdout, index=False)
+        else:
+            frame.to_json(sys.stdout, orient="records", lines=True, force_ascii=False)
+        return
+    write_frame(frame, output, fmt)
+    click.echo(f"Wrote {len(frame)} rows to {output}", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@project_option
+def coders(as_json: bool, project_dir: Path) -> None:
+    """List the coders in the project (humans, model runs, reviewers)."""
+    with open_project(project_dir) as project:
+        rows = project.coders()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['name']:30} {r['kind']:9} {r['segments_seen']:>7} seen {r['annotations']:>7} codes")

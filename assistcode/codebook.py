@@ -1,0 +1,245 @@
+"""Codebooks from YAML and CSV, validated with messages that name the file, the line and the field.
+
+YAML::
+
+    name: Leadership for quality and safety
+    codes:
+      - id: distributed
+        name: Leadership at every level
+        definition: ...
+        include: ...
+        exclude: ...
+        examples: ["..."]
+        children:            # or give each sub-code a `parent:`
+          - id: ordinary
+            name: Ordinary leaders
+
+CSV: a header with ``id,name`` and any of ``definition,include,exclude,examples,parent,color``;
+several examples in one cell are separated by `` | ``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import CodebookError
+from .model import Code, Codebook
+from .textio import decode_bytes
+
+CSV_COLUMNS = ("id", "name", "definition", "include", "exclude", "examples", "parent", "color")
+
+
+class CodeSpec(BaseModel):
+    """One code as written in a codebook file."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    id: str
+    """Short, stable identifier used in annotations and model replies."""
+    name: str = ""
+    """Human-readable name; defaults to the id."""
+    definition: str = ""
+    include: str = ""
+    """When to apply the code."""
+    exclude: str = ""
+    """When not to apply it, even though it looks close."""
+    examples: list[str] = Field(default_factory=list)
+    parent: str | None = None
+    color: str | None = None
+    children: list["CodeSpec"] = Field(default_factory=list)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, (int, float)) else v
+
+    @field_validator("examples", mode="before")
+    @classmethod
+    def _examples_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else ([] if v is None else v)
+
+
+class CodebookSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    description: str = ""
+    codes: list[CodeSpec]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A YAML loader that records each mapping's line as ``__line__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(value: Any, lines: dict[tuple, int], path: tuple = ()) -> Any:
+    """Remove ``__line__`` keys, remembering each mapping's line under its location path."""
+    if isinstance(value, dict):
+        if "__line__" in value:
+            lines[path] = value.pop("__line__")
+        return {k: _strip_lines(v, lines, path + (k,)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_lines(v, lines, path + (i,)) for i, v in enumerate(value)]
+    return value
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _flatten(specs: list[CodeSpec], parent: str | None, lines: dict[tuple, int], loc: tuple,
+             out: list[tuple[CodeSpec, str | None, int | None]]) -> None:
+    for i, spec in enumerate(specs):
+        here = loc + (i,)
+        out.append((spec, spec.parent if spec.parent is not None else parent, _line_of(lines, here)))
+        _flatten(spec.children, spec.id, lines, here + ("children",), out)
+
+
+def validate_codes(entries: list[tuple[CodeSpec, str | None, int | None]], path: str | Path | None,
+                   name: str = "", description: str = "") -> Codebook:
+    """Check ids, names, parents and cycles; build the :class:`Codebook`."""
+    seen: dict[str, int | None] = {}
+    for spec, _, line in entries:
+        if not spec.id:
+            raise CodebookError("empty code id", path=path, line=line, field="id")
+        if spec.id in seen:
+            first = f" (first defined on line {seen[spec.id]})" if seen[spec.id] else ""
+            raise CodebookError(f"duplicate code id {spec.id!r}{first}", path=path, line=line, field="id",
+                                hint="every code needs its own id")
+        seen[spec.id] = line
+        if not (spec.name or spec.id).strip():
+            raise CodebookError("empty code name", path=path, line=line, field="name")
+    for spec, parent, line in entries:
+        if parent is not None and parent not in seen:
+            raise CodebookError(f"code {spec.id!r} names unknown parent {parent!r}", path=path, line=line,
+                                field="parent", hint="use the id of a code in this codebook")
+    parents = {spec.id: parent for spec, parent, _ in entries}
+    for spec, _, line in entries:
+        chain = [spec.id]
+        while (up := parents[chain[-1]]) is not None:
+            if up in chain:
+                cycle = " -> ".join(chain[chain.index(up):] + [up])
+                raise CodebookError(f"parent cycle {cycle}", path=path, line=line, field="parent",
+                                    hint="a code cannot be its own ancestor")
+            chain.append(up)
+    codes = tuple(
+        Code(id=s.id, name=s.name or s.id, definition=s.definition, include=s.include, exclude=s.exclude,
+             examples=tuple(s.examples), parent=p, color=s.color)
+        for s, p, _ in entries
+    )
+    if not codes:
+        raise CodebookError("the codebook has no codes", path=path, field="codes")
+    return Codebook(name=name, codes=codes, description=description)
+
+
+def _raise_validation(exc: ValidationError, path: Path, lines: dict[tuple, int]) -> None:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    field = str(loc[-1]) if loc else None
+    msg = err["msg"].lower()
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown key {field!r}"
+    raise CodebookError(msg, path=path, line=_line_of(lines, loc), field=field) from exc
+
+
+def load_yaml(path: Path, text: str) -> Codebook:
+    try:
+        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise CodebookError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
+                            line=mark.line + 1 if mark else None) from exc
+    lines: dict[tuple, int] = {}
+    if isinstance(raw, list):
+        raw = {"codes": raw}
+    if not isinstance(raw, dict):
+        raise CodebookError("expected a mapping with a 'codes' list", path=path, line=1)
+    data = _strip_lines(raw, lines)
+    if not data.get("name"):
+        data["name"] = path.stem
+    try:
+        spec = CodebookSpec.model_validate(data)
+    except ValidationError as exc:
+        _raise_validation(exc, path, lines)
+        raise
+    entries: list[tuple[CodeSpec, str | None, int | None]] = []
+    _flatten(spec.codes, None, lines, ("codes",), entries)
+    return validate_codes(entries, path, spec.name, spec.description)
+
+
+def load_csv(path: Path, text: str) -> Codebook:
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise CodebookError(f"unknown column {unknown[0]!r}", path=path, line=1, field=unknown[0],
+                            hint="columns: " + ", ".join(CSV_COLUMNS))
+    if "id" not in header:
+        raise CodebookError("no 'id' column", path=path, line=1, field="id")
+    entries: list[tuple[CodeSpec, str | None, int | None]] = []
+    line = 1
+    for row in reader:
+        line = reader.line_num
+        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        if not any(values.values()):
+            continue
+        examples = [e.strip() for e in values.pop("examples", "").split(" | ") if e.strip()]
+        parent = values.pop("parent", "") or None
+        color = values.pop("color", "") or None
+        try:
+            spec = CodeSpec(**values, examples=examples, parent=parent, color=color)
+        except ValidationError as exc:
+            _raise_validation(exc, path, {(): line})
+            raise
+        entries.append((spec, parent, line))
+    return validate_codes(entries, path, path.stem)
+
+
+def load_codebook(path: str | Path, encoding: str | None = None) -> Codebook:
+    """Read and validate a codebook from ``.yaml``/``.yml``, ``.csv`` or a REFI-QDA ``.qdc``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".csv"):
+        raise CodebookError(f"unsupported codebook format {suffix or '(none)'}", path=path,
+                            hint="use .yaml, .yml or .csv")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CodebookError(f"cannot read: {exc.strerror}", path=path) from exc
+    text = decode_bytes(data, path=path, encoding=encoding).text
+    if not text.strip():
+        raise CodebookError("empty file", path=path)
+    return load_csv(path, text) if suffix == ".csv" else load_yaml(path, text)
+
+
+def dump_yaml(codebook: Codebook) -> str:
+    """The codebook as YAML that :func:`load_codebook` reads back to the same hash."""
+    codes = []
+    for c in codebook.codes:
+        entry: dict[str, Any] = {"id": c.id, "name": c.name}
+        for key in ("definition", "include", "exclude"):
+            if getattr(c, key):
+                entry[key] = getattr(c, key)
+        if c.examples:
+            entry["examples"] = list(c.examples)
+        if c.parent:
+            entry["parent"] = c.parent
+        if c.color:
+            entry["color"] = c.color
+        codes.append(entry)
+    body = {"name": codebook.name, "description": codebook.description, "codes": codes}
+    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)

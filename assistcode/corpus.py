@@ -1,0 +1,163 @@
+"""Importing transcripts into the store: read, segment, write, all or nothing."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import AssistcodeError, InputError
+from .ids import segment_id
+from .model import Document, Segment
+from .readers import ReadOptions, expand_paths, read_path
+from .segmenters import spans_for
+from .store.db import now, transaction
+
+
+@dataclass
+class ImportReport:
+    """What an import did. Nothing is dropped without being counted here."""
+
+    files: int = 0
+    documents_added: int = 0
+    documents_present: int = 0
+    """Documents already in the project (same content and key): left as they were."""
+    segments_added: int = 0
+    rows_skipped: int = 0
+    """Table rows with no text."""
+    bad_files: list[tuple[str, str]] = field(default_factory=list)
+    """(file, error) for files skipped under ``skip_bad``."""
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "documents_added": self.documents_added,
+            "documents_present": self.documents_present,
+            "segments_added": self.segments_added,
+            "rows_skipped": self.rows_skipped,
+            "files_skipped": len(self.bad_files),
+        }
+
+
+_INSERT_DOC = (
+    "INSERT INTO documents (id, title, text, text_hash, key, metadata, encoding, segmenter, import_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SEG = 'INSERT INTO segments (id, document_id, position, start, "end", speaker, text) VALUES (?, ?, ?, ?, ?, ?, ?)'
+
+
+def segment_rows(doc: Document, method: str, options: dict[str, Any]) -> list[tuple]:
+    """The ``segments`` rows of one document."""
+    text, identity, doc_id = doc.text, doc.identity, doc.id
+    return [
+        (segment_id(identity, s, e), doc_id, i, s, e, speaker, text[s:e])
+        for i, (s, e, speaker) in enumerate(spans_for(text, method, **options))
+    ]
+
+
+def read_metadata_table(path: str | Path) -> dict[str, dict[str, str]]:
+    """A CSV (or JSONL, Parquet, XLSX) with a ``source`` column naming files: file name -> metadata."""
+    from .gold import read_records
+
+    header, rows = read_records(path)
+    if "source" not in header:
+        raise InputError("no column named 'source'", path=path, line=1, field="--metadata",
+                         hint="the metadata table needs a 'source' column with file names")
+    table: dict[str, dict[str, str]] = {}
+    for line, row in rows:
+        name = str(row.get("source") or "").strip()
+        if not name:
+            raise InputError("empty source", path=path, line=line, field="source")
+        table[name] = {k: "" if v is None else str(v) for k, v in row.items() if k != "source"}
+    return table
+
+
+def _write_file(db: sqlite3.Connection, path: Path, options: ReadOptions, method: str, seg_options: dict[str, Any],
+                import_id: int, report: ImportReport, metadata: dict[str, dict[str, str]]) -> None:
+    for source in read_path(path, options):
+        report.warnings.extend(source.warnings)
+        report.rows_skipped += source.skipped
+        doc = source.document
+        if doc is None:
+            continue
+        extra = metadata.get(doc.metadata.get("source", ""))
+        if extra:
+            doc = replace(doc, metadata={**doc.metadata, **extra})
+        doc_id = doc.id
+        if db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone():
+            report.documents_present += 1
+            continue
+        opts = dict(seg_options)
+        if source.speakers and method in ("turn", "sentence") and "pattern" not in opts:
+            opts["speakers"] = source.speakers
+        rows = segment_rows(doc, method, opts)
+        db.execute(_INSERT_DOC, (doc_id, doc.title, doc.text, doc.text_hash, doc.key,
+                                 json.dumps(doc.metadata, ensure_ascii=False, default=str), doc.encoding,
+                                 method, import_id))
+        db.executemany(_INSERT_SEG, rows)
+        report.documents_added += 1
+        report.segments_added += len(rows)
+
+
+def import_corpus(db: sqlite3.Connection, paths: Iterable[str | Path], *, segmenter: str = "turn",
+                  segmenter_options: dict[str, Any] | None = None, options: ReadOptions | None = None,
+                  skip_bad: bool = False, metadata_file: str | Path | None = None) -> ImportReport:
+    """Import files (and the readable files in folders) in one transaction.
+
+    Without ``skip_bad`` the first bad file aborts the import and nothing is written. With it, each bad file is
+    rolled back on its own, counted and reported, and the rest goes in.
+    """
+    options = options or ReadOptions()
+    seg_options = dict(segmenter_options or {})
+    files = expand_paths(list(paths))
+    if not files:
+        raise InputError("no readable files found", hint="give transcript files or folders holding them")
+    report = ImportReport(files=len(files))
+    metadata = read_metadata_table(metadata_file) if metadata_file else {}
+    unused = set(metadata) - {p.name for p in files}
+    if unused and not any(p.suffix.lower() in (".csv", ".tsv", ".jsonl", ".parquet", ".xlsx") for p in files):
+        report.warnings.append(f"{metadata_file}: {len(unused)} metadata rows name no imported file: "
+                               + ", ".join(sorted(unused)[:5]))
+    spans_for("", segmenter, **seg_options)  # reject an unknown segmenter or bad options before any work
+    with transaction(db):
+        cur = db.execute(
+            "INSERT INTO imports (kind, source, options, created_at) VALUES ('corpus', ?, ?, ?)",
+            (", ".join(p.name for p in files[:20]) + (" ..." if len(files) > 20 else ""),
+             json.dumps({"segmenter": segmenter, **{k: str(v) for k, v in seg_options.items()}}), now()),
+        )
+        import_id = cur.lastrowid
+        for path in files:
+            if not skip_bad:
+                _write_file(db, path, options, segmenter, seg_options, import_id, report, metadata)
+                continue
+            before = (report.documents_added, report.documents_present, report.segments_added, report.rows_skipped)
+            try:
+                with transaction(db):
+                    _write_file(db, path, options, segmenter, seg_options, import_id, report, metadata)
+            except AssistcodeError as exc:
+                report.documents_added, report.documents_present, report.segments_added, report.rows_skipped = before
+                report.bad_files.append((str(path), str(exc)))
+        db.execute("UPDATE imports SET counts = ? WHERE id = ?", (json.dumps(report.as_dict()), import_id))
+    return report
+
+
+def iter_segments(db: sqlite3.Connection, document_ids: Iterable[str] | None = None) -> Iterator[Segment]:
+    """Segments in document order."""
+    sql = 'SELECT id, document_id, position, start, "end", text, speaker FROM segments'
+    if document_ids is None:
+        rows = db.execute(sql + " ORDER BY document_id, position")
+        for r in rows:
+            yield Segment(*r)
+        return
+    for doc_id in document_ids:
+        for r in db.execute(sql + " WHERE document_id = ? ORDER BY position", (doc_id,)):
+            yield Segment(*r)
+
+
+def get_document(db: sqlite3.Connection, doc_id: str) -> Document:
+    row = db.execute("SELECT text, title, metadata, encoding, key FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    if row is None:
+        raise InputError(f"no document {doc_id!r} in this project")
+    return Document(row[0], row[1], json.loads(row[2]), row[3], row[4])

@@ -1,0 +1,228 @@
+"""Human codes from files: long, wide and one-hot layouts, parsed into one table of (unit, coder, code) rows.
+
+A row with ``code=None`` records that the coder saw the unit and applied no code. Units are the file's own keys;
+:mod:`assistcode.project` maps them onto segments (a segment id, or the key of a one-segment document).
+"""
+from __future__ import annotations
+
+import csv
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal, Sequence
+
+from .errors import GoldError
+from .readers.tabular import KEY_SEP, unit_key
+from .textio import sniff_file_encoding
+
+Layout = Literal["long", "wide", "onehot"]
+
+
+@dataclass(frozen=True)
+class GoldRow:
+    unit: str
+    coder: str
+    code: str | None
+    line: int
+
+
+@dataclass
+class GoldTable:
+    """Parsed human codes, with what was assumed and what was passed over."""
+
+    source: str
+    rows: list[GoldRow] = field(default_factory=list)
+    explicit_seen: bool = True
+    """False where the file records only applied codes: the reader of this table must assume what was seen."""
+    repeats: int = 0
+    """(coder, unit) ratings given again later in the file: the first is kept."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def coders(self) -> list[str]:
+        return list(dict.fromkeys(r.coder for r in self.rows))
+
+    @property
+    def units(self) -> list[str]:
+        return list(dict.fromkeys(r.unit for r in self.rows))
+
+    @property
+    def codes(self) -> list[str]:
+        return sorted({r.code for r in self.rows if r.code is not None})
+
+    def code_sets(self) -> dict[str, dict[str, frozenset[str]]]:
+        """coder -> unit -> set of codes (empty: seen, no code), for the units each coder saw."""
+        out: dict[str, dict[str, set[str]]] = {}
+        for r in self.rows:
+            codes = out.setdefault(r.coder, {}).setdefault(r.unit, set())
+            if r.code is not None:
+                codes.add(r.code)
+        if not self.explicit_seen:
+            units = self.units
+            for coder in out.values():
+                for u in units:
+                    coder.setdefault(u, set())
+        return {c: {u: frozenset(s) for u, s in units.items()} for c, units in out.items()}
+
+
+def read_records(path: str | Path, encoding: str | None = None) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """Header and (line, row) pairs of a CSV/TSV (with file line numbers), JSONL, Parquet or XLSX file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise GoldError("no such file", path=path)
+    if path.stat().st_size == 0:
+        raise GoldError("empty file", path=path)
+    if suffix in (".csv", ".tsv"):
+        enc = encoding or sniff_file_encoding(path)[0]
+        fh = path.open(encoding=enc, newline="")
+        reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+        header = list(reader.fieldnames or [])
+
+        def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+            with fh:
+                start = 2
+                for row in reader:
+                    yield start, row
+                    start = reader.line_num + 1
+
+        return header, rows()
+    import pandas as pd
+
+    if suffix == ".jsonl":
+        frame = pd.read_json(path, lines=True, dtype=False)
+    elif suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif suffix == ".xlsx":
+        frame = pd.read_excel(path, dtype=object)
+    else:
+        raise GoldError(f"unsupported file type {suffix or '(none)'}", path=path, hint="use .csv, .tsv, .jsonl, .parquet or .xlsx")
+    frame = frame.astype(object).where(frame.notna(), None)
+    line_base = 2 if suffix == ".xlsx" else 1
+    return list(frame.columns), ((i + line_base, r) for i, r in enumerate(frame.to_dict("records")))
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if value != value else (str(int(value)) if value.is_integer() else str(value))
+    return str(value).strip()
+
+
+def _need(header: Sequence[str], columns: Sequence[str], path: Path, option: str) -> None:
+    for c in columns:
+        if c not in header:
+            raise GoldError(f"no column named {c!r}", path=path, line=1, field=option, hint="columns: " + ", ".join(header))
+
+
+def read_long(path: str | Path, *, unit_columns: Sequence[str] = ("segment_id",), coder_column: str = "coder",
+              code_column: str = "code", encoding: str | None = None, split: str | None = None) -> GoldTable:
+    """One row per applied code: (unit, coder, code). A row with an empty code records "seen, no code"."""
+    path = Path(path)
+    header, rows = read_records(path, encoding)
+    _need(header, [*unit_columns, coder_column, code_column], path, "columns")
+    table = GoldTable(str(path))
+    any_empty = False
+    for line, row in rows:
+        unit, coder = unit_key(row, unit_columns), _text(row.get(coder_column))
+        if not unit.strip(KEY_SEP):
+            raise GoldError("empty unit id", path=path, line=line, field=unit_columns[0])
+        if not coder:
+            raise GoldError("empty coder", path=path, line=line, field=coder_column)
+        raw = _text(row.get(code_column))
+        codes = [c.strip() for c in raw.split(split)] if split and raw else [raw]
+        for code in codes:
+            any_empty |= not code
+            table.rows.append(GoldRow(unit, coder, code or None, line))
+    table.explicit_seen = any_empty
+    if not any_empty:
+        table.notes.append(
+            f"{path.name}: no row records a segment seen and left uncoded, so each coder is taken to have seen "
+            "every segment of the documents they coded"
+        )
+    return table
+
+
+def read_wide(path: str | Path, *, unit_columns: Sequence[str] = ("segment_id",), coders: Sequence[str] | None = None,
+              split: str | None = ";", encoding: str | None = None, empty: Literal["missing", "uncoded"] = "missing") -> GoldTable:
+    """One row per unit, one column per coder holding the code (several separated by ``split``).
+
+    An empty cell means the coder did not code the unit (``empty="missing"``) or saw it and applied no code
+    (``empty="uncoded"``)."""
+    path = Path(path)
+    header, rows = read_records(path, encoding)
+    _need(header, unit_columns, path, "--unit-column")
+    coder_columns = list(coders) if coders else [c for c in header if c not in unit_columns]
+    _need(header, coder_columns, path, "--coders")
+    if not coder_columns:
+        raise GoldError("no coder columns", path=path, line=1, hint="name them with --coders")
+    table = GoldTable(str(path))
+    for line, row in rows:
+        unit = unit_key(row, unit_columns)
+        if not unit.strip(KEY_SEP):
+            raise GoldError("empty unit id", path=path, line=line, field=unit_columns[0])
+        for coder in coder_columns:
+            raw = _text(row.get(coder))
+            if not raw:
+                if empty == "uncoded":
+                    table.rows.append(GoldRow(unit, coder, None, line))
+                continue
+            for code in (raw.split(split) if split else [raw]):
+                if code.strip():
+                    table.rows.append(GoldRow(unit, coder, code.strip(), line))
+    return table
+
+
+_TRUE = {"1", "1.0", "true", "yes", "y", "x"}
+_FALSE = {"0", "0.0", "false", "no", "n", ""}
+
+
+def expand_columns(header: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """Column names matching each pattern (``fnmatch`` globs), in header order; a pattern matching none is an error."""
+    out: list[str] = []
+    for pattern in patterns:
+        hits = [c for c in header if fnmatch.fnmatchcase(c, pattern)]
+        if not hits:
+            raise GoldError(f"no column matches {pattern!r}", line=1, field="--code-columns", hint="columns: " + ", ".join(header))
+        out.extend(h for h in hits if h not in out)
+    return out
+
+
+def read_onehot(path: str | Path, *, unit_columns: Sequence[str], coder_column: str,
+                code_columns: Sequence[str] | None = None, encoding: str | None = None) -> GoldTable:
+    """One row per (coder, unit), one 0/1 column per code. A coder who rated a unit twice keeps the first rating;
+    the repeats are counted."""
+    path = Path(path)
+    header, rows = read_records(path, encoding)
+    _need(header, [*unit_columns, coder_column], path, "columns")
+    codes = expand_columns(header, code_columns) if code_columns else [c for c in header if c not in (*unit_columns, coder_column)]
+    table = GoldTable(str(path))
+    done: set[tuple[str, str]] = set()
+    for line, row in rows:
+        unit, coder = unit_key(row, unit_columns), _text(row.get(coder_column))
+        if not coder:
+            raise GoldError("empty coder", path=path, line=line, field=coder_column)
+        if (coder, unit) in done:
+            table.repeats += 1
+            continue
+        done.add((coder, unit))
+        table.rows.append(GoldRow(unit, coder, None, line))
+        for code in codes:
+            value = _text(row.get(code)).lower()
+            if value in _TRUE:
+                table.rows.append(GoldRow(unit, coder, code, line))
+            elif value not in _FALSE:
+                raise GoldError(f"expected 0 or 1, found {value!r}", path=path, line=line, field=code,
+                                hint="name the code columns with --code-columns (globs such as 'type.*' work)")
+    if table.repeats:
+        table.notes.append(f"{path.name}: {table.repeats} repeated ratings (same coder, same unit) ignored; the first was kept")
+    return table
+
+
+def read_gold(path: str | Path, layout: Layout = "long", **options: Any) -> GoldTable:
+    """Parse human codes in the given layout."""
+    readers = {"long": read_long, "wide": read_wide, "onehot": read_onehot}
+    if layout not in readers:
+        raise GoldError(f"unknown layout {layout!r}", field="--format", hint="long, wide or onehot")
+    return readers[layout](path, **options)

@@ -1,0 +1,170 @@
+"""Segmenters: split a document's text into spans ``(start, end, speaker)``.
+
+Offsets count Unicode code points in the stored text; every span is non-empty, trimmed of surrounding whitespace,
+and ``text[start:end]`` is its text. Turn, paragraph and sentence spans never overlap; window spans overlap by design.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Callable, Iterable, Sequence
+
+from .errors import InputError
+from .ids import segment_id
+from .model import Document, Segment
+
+Span = tuple[int, int, "str | None"]
+
+# Speaker labels that count wherever they appear at the start of a line.
+_KNOWN_LABEL = (
+    r"(?:Interviewer|Interviewee|Respondent|Participant|Moderator|Facilitator|Researcher)(?:[ _-]?\d{1,4})?"
+    r"|[A-Z]{1,4} ?\d{1,4}"  # P3, JW046, JW 045
+    r"|[IRQAP]"  # I:, R:, Q:, A:, P:
+    r"|[A-Z][A-Z'.-]+(?: [A-Z][A-Z'.-]+){0,3}"  # JOHN, MARY SMITH, DR. JONES
+)
+# Optional leading timestamp: "[00:01:02] ", "00:01 ".
+_TIMESTAMP = r"(?:\[?\(?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\)?\]?[ \t]+)?"
+_DEFAULT_LINE = re.compile(rf"^[ \t]*{_TIMESTAMP}(?P<speaker>{_KNOWN_LABEL})[ \t]*:[ \t]*", re.MULTILINE)
+# A capitalised name such as "Sarah:" or "Dr Jones:" counts only where it labels two or more lines.
+_NAME_LINE = re.compile(
+    rf"^[ \t]*{_TIMESTAMP}(?P<speaker>[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){{0,2}})[ \t]*:[ \t]+", re.MULTILINE
+)
+_WS = " \t\n\r\f\v\u00a0\u2028\u2029"
+
+
+def trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink ``[start, end)`` past surrounding whitespace."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _spans_between(text: str, cuts: Iterable[tuple[int, int, str | None]]) -> list[Span]:
+    """Turn (label_start, body_start, speaker) cut points into trimmed, non-empty spans covering the text."""
+    spans: list[Span] = []
+    previous_body: int = 0
+    previous_speaker: str | None = None
+    for label_start, body_start, speaker in cuts:
+        s, e = trim(text, previous_body, label_start)
+        if s < e:
+            spans.append((s, e, previous_speaker))
+        previous_body, previous_speaker = body_start, speaker
+    s, e = trim(text, previous_body, len(text))
+    if s < e:
+        spans.append((s, e, previous_speaker))
+    return spans
+
+
+def turns(text: str, pattern: str | re.Pattern[str] | None = None, speakers: Sequence[str] = ()) -> list[Span]:
+    """Speaker turns. A turn runs from after its label to the next label; text before the first label is a span
+    with no speaker. ``pattern`` (a regex with a ``speaker`` group, matched at line starts) replaces the built-in
+    conventions; ``speakers`` adds exact names (e.g. from VTT voice tags). With no label found, paragraphs.
+    """
+    if pattern is not None:
+        regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
+        if "speaker" not in regex.groupindex:
+            raise InputError("a speaker pattern needs a named group (?P<speaker>...)", field="--speaker-pattern")
+        matches = list(regex.finditer(text))
+    else:
+        matches = list(_DEFAULT_LINE.finditer(text))
+        names = [m for m in _NAME_LINE.finditer(text)]
+        counts = Counter(m.group("speaker") for m in names)
+        known = set(speakers)
+        taken = {m.start() for m in matches}
+        matches += [m for m in names if m.start() not in taken and (counts[m.group("speaker")] >= 2 or m.group("speaker") in known)]
+        matches.sort(key=lambda m: m.start())
+    if not matches:
+        return paragraphs(text)
+    return _spans_between(text, ((m.start(), m.end(), m.group("speaker").strip()) for m in matches))
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\f\v]*\n")
+
+
+def paragraphs(text: str) -> list[Span]:
+    """Blocks of text separated by one or more blank lines."""
+    return _spans_between(text, ((m.start(), m.end(), None) for m in _PARAGRAPH_BREAK.finditer(text)))
+
+
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs etc eg ie cf al fig vol approx dept univ inc ltd co".split()
+)
+_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n[ \t\f\v]*\n")
+
+
+def _sentence_spans(text: str, start: int, end: int, speaker: str | None) -> list[Span]:
+    cuts: list[tuple[int, int, str | None]] = []
+    for m in _SENTENCE_END.finditer(text, start, end):
+        if m.group().startswith("."):
+            word = re.search(r"([A-Za-z]+)\.*$", text[max(start, m.start() - 12) : m.start() + 1])
+            if word and (word.group(1).lower() in _ABBREVIATIONS or len(word.group(1)) == 1):
+                continue
+        cut = m.start() if m.group().startswith("\n") else m.end()
+        cuts.append((cut, m.end(), speaker))
+    spans: list[Span] = []
+    previous = start
+    for cut, body, _ in cuts:
+        s, e = trim(text, previous, cut)
+        if s < e:
+            spans.append((s, e, speaker))
+        previous = body
+    s, e = trim(text, previous, end)
+    if s < e:
+        spans.append((s, e, speaker))
+    return spans
+
+
+def sentences(text: str, pattern: str | re.Pattern[str] | None = None, speakers: Sequence[str] = ()) -> list[Span]:
+    """Sentences within speaker turns (or paragraphs, where there are no speaker labels), each keeping its turn's
+    speaker: a break after ., !, ?, or an ellipsis followed by whitespace (not after common abbreviations or
+    single initials), and at every blank line."""
+    spans: list[Span] = []
+    for s, e, speaker in turns(text, pattern, speakers):
+        spans.extend(_sentence_spans(text, s, e, speaker))
+    return spans
+
+
+_WORD = re.compile(r"\S+")
+
+
+def windows(text: str, size: int = 100, overlap: int = 20) -> list[Span]:
+    """Windows of ``size`` words, each starting ``size - overlap`` words after the last."""
+    if size < 1 or not 0 <= overlap < size:
+        raise InputError(f"window size {size} with overlap {overlap}: need size >= 1 and 0 <= overlap < size")
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    spans: list[Span] = []
+    step = size - overlap
+    for first in range(0, len(words), step):
+        last = min(first + size, len(words)) - 1
+        spans.append((words[first][0], words[last][1], None))
+        if last == len(words) - 1:
+            break
+    return spans
+
+
+SEGMENTERS: dict[str, Callable[..., list[Span]]] = {
+    "turn": turns,
+    "paragraph": paragraphs,
+    "sentence": sentences,
+    "window": windows,
+}
+
+
+def spans_for(text: str, method: str = "turn", **options: object) -> list[Span]:
+    """The spans of ``text`` by the named segmenter."""
+    try:
+        fn = SEGMENTERS[method]
+    except KeyError:
+        raise InputError(f"unknown segmenter {method!r}", field="--segment", hint=f"choose one of {', '.join(SEGMENTERS)}") from None
+    return fn(text, **options)
+
+
+def segment(document: Document, method: str = "turn", **options: object) -> list[Segment]:
+    """Segment a document. Ids derive from the document's content hash and the offsets."""
+    text, identity = document.text, document.identity
+    return [
+        Segment(segment_id(identity, s, e), document.id, i, s, e, text[s:e], speaker)
+        for i, (s, e, speaker) in enumerate(spans_for(text, method, **options))
+    ]

@@ -1,0 +1,83 @@
+"""Named, append-only schema migrations. Never edit or reorder an entry: add a new one.
+
+Each runs once, in its own transaction, and is recorded in ``_migrations``.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_core",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,             -- corpus | codebook | gold
+            source TEXT NOT NULL,           -- file name as given (for the user; ids never depend on it)
+            options TEXT NOT NULL DEFAULT '{}',
+            counts TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            key TEXT NOT NULL DEFAULT '',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            encoding TEXT NOT NULL,
+            segmenter TEXT NOT NULL,
+            import_id INTEGER REFERENCES imports(id)
+        );
+        CREATE TABLE segments (
+            id TEXT PRIMARY KEY,
+            document_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            speaker TEXT,
+            text TEXT NOT NULL
+        );
+        CREATE TABLE codebooks (
+            hash TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,    -- order of import: the highest is current unless meta says otherwise
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL,             -- canonical JSON of the codes
+            source TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE coders (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('human', 'model', 'reviewer')),
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        -- Which segments a coder saw, whether or not they applied a code: "saw it, no code" is not "never saw it".
+        CREATE TABLE seen (
+            segment_id TEXT NOT NULL,
+            coder TEXT NOT NULL REFERENCES coders(name),
+            import_id INTEGER REFERENCES imports(id),
+            PRIMARY KEY (segment_id, coder)
+        ) WITHOUT ROWID;
+        CREATE TABLE annotations (
+            id INTEGER PRIMARY KEY,
+            segment_id TEXT NOT NULL,
+            coder TEXT NOT NULL REFERENCES coders(name),
+            code TEXT NOT NULL,
+            confidence REAL,
+            rationale TEXT,
+            evidence TEXT,
+            evidence_start INTEGER,
+            evidence_end INTEGER,
+            import_id INTEGER REFERENCES imports(id),
+            UNIQUE (segment_id, coder, code)
+        );
+        CREATE INDEX annotations_coder ON annotations(coder, segment_id);
+        """,
+    ),
+    (
+        "002_segment_order",
+        # Context (turns before and after) and exports read segments in document order.
+        "CREATE INDEX segments_document ON segments(document_id, position);",
+    ),
+]
