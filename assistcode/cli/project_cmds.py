@@ -97,7 +97,7 @@ def segments(fmt: str, output: Path | None, project_dir: Path) -> None:
                     n = write_segments(project.db, fmt, out=fh)
             click.echo(f"Wrote {n} segments to {output}", err=True)
         else:
-            write_segments(project.db, fmt, out=click.get_text_stream("stdout"))
+            write_segments(project.db, fmt, out=sys.stdout)
 
 
 @cli.command("import-gold")
@@ -181,3 +181,13 @@ def coders(as_json: bool, project_dir: Path) -> None:
         return
     for r in rows:
         click.echo(f"{r['name']:30} {r['kind']:9} {r['segments_seen']:>7} seen {r['annotations']:>7} codes")
+
+
+@cli.command()
+@click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default="assistcode-demo",
+              show_default=True, help="Where to put the demo project.")
+def demo(project_dir: Path) -> None:
+    """Run the whole loop on the shipped seed gold standard."""
+    from ..demo import run_demo
+
+    run_demo(project_dir, echo=click.echo).close()

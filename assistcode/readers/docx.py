@@ -30,10 +30,11 @@ def _blocks(doc) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 def read_docx(path: Path, options: ReadOptions) -> Iterator[Source]:
     import docx
+    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError) as exc:
         raise InputError(f"not a readable .docx file ({exc})", path=path, hint="open and re-save it in Word") from exc
     text = normalise_newlines("\n\n".join(b.strip() for b in _blocks(document) if b.strip()))
     if not text.strip():
