@@ -1,0 +1,187 @@
+"""The public agreement coefficients: pure functions of a coders x units matrix.
+
+``data`` is coders x units: a sequence (list, tuple, NumPy array, or a DataFrame with one row per coder) of
+equal-length sequences; ``None`` or NaN means the coder did not rate that unit. Values are ints, floats or
+strings. Each function returns a float; where the coefficient is undefined it returns NaN and warns why.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import AgreementError
+from . import estimators as est
+from ._data import Ratings, coerce, coerce_sets
+
+LEVELS = ("nominal", "ordinal", "interval", "ratio", "masi", "jaccard")
+
+
+class AgreementWarning(UserWarning):
+    """A coefficient that is undefined or fragile for this data."""
+
+
+def _defined(value: float, name: str, why: str) -> float:
+    if np.isfinite(value):
+        return value
+    warnings.warn(f"{name} is undefined here: {why}; returning NaN", AgreementWarning, stacklevel=3)
+    return float("nan")
+
+
+_CHANCE_IS_ONE = "expected (chance) agreement is 1, as when every rating falls in a single category"
+
+
+def percent_agreement(data: Any, categories: Sequence[Any] | None = None) -> float:
+    """Mean pairwise agreement over units with at least two ratings: for each unit, the share of ordered coder
+    pairs that agree; then the mean over those units.
+
+    >>> percent_agreement([[1, 1, 2], [1, 2, 2], [1, 2, None]])
+    0.7777777777777777
+    """
+    return est.percent(coerce(data, categories)).value()
+
+
+def cohen_kappa(data: Any, categories: Sequence[Any] | None = None) -> float:
+    """Cohen's (1960) kappa for exactly two coders; units missing either rating are dropped.
+
+    >>> round(cohen_kappa([["a", "a", "b", "b"], ["a", "b", "b", "b"]]), 6)
+    0.5
+    """
+    return _defined(est.cohen(coerce(data, categories)).value(), "cohen_kappa", _CHANCE_IS_ONE)
+
+
+def scott_pi(data: Any, categories: Sequence[Any] | None = None) -> float:
+    """Scott's (1955) pi for exactly two coders (chance from the pooled marginals); units missing either rating
+    are dropped."""
+    return _defined(est.scott(coerce(data, categories)).value(), "scott_pi", _CHANCE_IS_ONE)
+
+
+def weighted_kappa(data: Any, weights: str = "linear", categories: Sequence[Any] | None = None) -> float:
+    """Cohen's (1968) weighted kappa for exactly two coders; units missing either rating are dropped.
+
+    Weights come from the numeric category values, declared but unused categories included:
+    linear ``1 - |i - j| / (max - min)``, quadratic ``1 - (i - j)**2 / (max - min)**2``.
+    """
+    r = coerce(data, categories)
+    return _defined(est.weighted(r, weights).value(), "weighted_kappa", _CHANCE_IS_ONE)
+
+
+def pabak(data: Any) -> float:
+    """Prevalence- and bias-adjusted kappa (Byrt, Bishop & Carlin 1993) for exactly two coders: ``2 * po - 1``,
+    which is Brennan-Prediger with q = 2. Units missing either rating are dropped."""
+    return est.pabak(coerce(data)).value()
+
+
+def fleiss_kappa(data: Any, categories: Sequence[Any] | None = None) -> float:
+    """Fleiss' (1971) kappa for any number of coders. With missing ratings it follows Gwet's generalisation
+    (Handbook of Inter-Rater Reliability, 4th ed.): observed agreement over units rated two or more times, category
+    shares averaged over units rated at least once. On complete data it equals classic Fleiss (1971)."""
+    return _defined(est.fleiss(coerce(data, categories)).value(), "fleiss_kappa", _CHANCE_IS_ONE)
+
+
+def _q(r: Ratings, categories: Sequence[Any] | None) -> int:
+    return len(categories) if categories is not None else r.k
+
+
+def gwet_ac1(data: Any, categories: Sequence[Any] | None = None) -> float:
+    """Gwet's (2008) AC1 for any number of coders, with missing ratings as in Gwet (2014).
+    q, the number of categories, comes from ``categories`` when given, otherwise from the values observed."""
+    r = coerce(data, categories)
+    q = _q(r, categories)
+    return _defined(est.ac1(r, q).value(), "gwet_ac1", "there is only one category (q = 1)")
+
+
+def brennan_prediger(data: Any, categories: Sequence[Any] | None = None) -> float:
+    """Brennan & Prediger's (1981) coefficient: chance agreement 1/q, q from ``categories`` when given,
+    otherwise from the values observed; observed agreement as in Fleiss/Gwet."""
+    r = coerce(data, categories)
+    return _defined(est.brennan_prediger(r, _q(r, categories)).value(), "brennan_prediger",
+                    "there is only one category (q = 1)")
+
+
+def delta_for(level: str, r: Ratings | None = None, sets: list[frozenset] | None = None) -> est.Delta:
+    """The distance function of a measurement level."""
+    if level == "nominal":
+        k = r.k  # type: ignore[union-attr]
+        d = 1.0 - np.eye(k)
+        return lambda n_k: d
+    if level in ("interval", "ratio"):
+        v = r.values()  # type: ignore[union-attr]
+        if level == "interval":
+            d = (v[:, None] - v[None, :]) ** 2
+        else:
+            if (v < 0).any():
+                raise AgreementError("ratio alpha needs non-negative values", field="level")
+            s = v[:, None] + v[None, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where(s == 0, 0.0, ((v[:, None] - v[None, :]) / np.where(s == 0, 1, s)) ** 2)
+        return lambda n_k: d
+    if level == "ordinal":
+        k = r.k  # type: ignore[union-attr]
+        idx = np.arange(k)
+        lo, hi = np.minimum.outer(idx, idx), np.maximum.outer(idx, idx)
+
+        def ordinal(n_k: np.ndarray) -> np.ndarray:
+            cum = np.cumsum(n_k, axis=-1)
+            between = cum[..., hi] - cum[..., lo] + n_k[..., lo]
+            return (between - (n_k[..., :, None] + n_k[..., None, :]) / 2) ** 2
+
+        return ordinal
+    if level in ("masi", "jaccard"):
+        assert sets is not None
+        d = np.array([[set_distance(a, b, level) for b in sets] for a in sets], dtype=np.float64).reshape(len(sets), len(sets))
+        return lambda n_k: d
+    raise AgreementError(f"unknown level {level!r}", field="level", hint="one of " + ", ".join(LEVELS))
+
+
+def set_distance(a: frozenset, b: frozenset, level: str = "masi") -> float:
+    """Jaccard or MASI (Passonneau 2006) distance between two code sets; the distance of two empty sets is 0.
+
+    MASI = 1 - J * M with M = 1 for equal sets, 2/3 when one contains the other, 1/3 when they overlap otherwise,
+    0 when disjoint.
+    """
+    if a == b:
+        return 0.0
+    union = len(a | b)
+    inter = len(a & b)
+    jaccard = inter / union
+    if level == "jaccard":
+        return 1.0 - jaccard
+    if inter == 0:
+        m = 0.0
+    elif a <= b or b <= a:
+        m = 2 / 3
+    else:
+        m = 1 / 3
+    return 1.0 - jaccard * m
+
+
+def alpha_estimator(data: Any, level: str = "nominal", categories: Sequence[Any] | None = None) -> est.Estimator:
+    if level not in LEVELS:
+        raise AgreementError(f"unknown level {level!r}", field="level", hint="one of " + ", ".join(LEVELS))
+    if level in ("masi", "jaccard"):
+        codes, sets = coerce_sets(data)
+        return est.alpha(codes, len(sets), delta_for(level, sets=sets))
+    r = coerce(data, categories)
+    return est.alpha(r.codes, r.k, delta_for(level, r))
+
+
+def krippendorff_alpha(data: Any, level: str = "nominal", categories: Sequence[Any] | None = None) -> float:
+    """Krippendorff's alpha by the coincidence-matrix formulation (Krippendorff 2011).
+
+    Units with fewer than two values drop out. Levels: nominal, ordinal (distances from the pairable-value
+    marginals, in category order), interval, ratio (``((c - k) / (c + k))**2``), and for set-valued cells masi
+    (Passonneau 2006, unsquared) and jaccard, where the empty set means "coded, no code applies".
+
+    Krippendorff (2011), 4 coders x 12 units (``None`` = missing):
+
+    >>> data = [[1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    ...         [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    ...         [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    ...         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None]]
+    >>> [round(krippendorff_alpha(data, level), 3) for level in ("nominal", "ordinal", "interval", "ratio")]
+    [0.743, 0.815, 0.849, 0.797]
+    """
+    value = alpha_estimator(data, level, categories).value()
+    return _defined(value, "krippendorff_alpha", "expected disagreement is 0: every pairable value is the same")

@@ -1,0 +1,236 @@
+"""Every coefficient as per-unit sufficient statistics plus a function of their sums.
+
+A coefficient over units is ``finish(sum_u stats[u])``. The same two pieces give the point estimate (all weights
+1), bootstrap replicates (weights = how often each unit was drawn) and jackknife values (one unit left out), so the
+uncertainty is computed from exactly the code that computes the value.
+
+``stats`` is a sparse units x m matrix; ``finish`` maps sums of shape (..., m) to values of shape (...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import AgreementError
+from ._data import Ratings
+
+Finish = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A coefficient ready to evaluate under any unit weights."""
+
+    name: str
+    stats: sp.csr_matrix
+    finish: Finish
+    totals: np.ndarray | None = None
+    """The plain sums, where a faster route than ``stats.sum(0)`` exists."""
+    units: np.ndarray | None = None
+    """Indices (into the caller's units) of the rows of ``stats``, where units were dropped."""
+
+    def sums(self) -> np.ndarray:
+        if self.totals is not None:
+            return self.totals
+        return np.asarray(self.stats.sum(axis=0)).ravel()
+
+    def value(self) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(self.finish(self.sums()))
+
+    def weighted(self, weights: np.ndarray) -> np.ndarray:
+        """Values under each row of unit weights (shape (B, units)) -> (B,)."""
+        sums = np.asarray((self.stats.T @ weights.T).T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.finish(sums)
+
+    def jackknife(self) -> np.ndarray:
+        """Leave-one-unit-out values, shape (units,)."""
+        dense = self.stats.toarray()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.finish(self.sums()[None, :] - dense)
+
+
+# -- two coders -----------------------------------------------------------------------------------------------------
+def _pairs(r: Ratings, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if r.n_coders != 2:
+        raise AgreementError(f"{name} takes exactly two coders; got {r.n_coders}",
+                             hint="use fleiss_kappa, gwet_ac1 or krippendorff_alpha for more")
+    x, y = r.codes
+    keep = np.flatnonzero((x >= 0) & (y >= 0))
+    if keep.size == 0:
+        raise AgreementError(f"{name}: no unit was rated by both coders")
+    return x[keep], y[keep], keep
+
+
+def joint_estimator(r: Ratings, name: str, finish_joint: Callable[[np.ndarray], np.ndarray]) -> Estimator:
+    """Two-coder statistics are functions of the joint table: per unit, a one-hot over its K x K cell."""
+    x, y, keep = _pairs(r, name)
+    k = r.k
+    cell = x * k + y
+    stats = sp.csr_matrix((np.ones(len(cell)), (np.arange(len(cell)), cell)), shape=(len(cell), k * k))
+    totals = np.bincount(cell, minlength=k * k).astype(np.float64)
+
+    def finish(sums: np.ndarray) -> np.ndarray:
+        joint = sums.reshape(sums.shape[:-1] + (k, k))
+        n = joint.sum(axis=(-2, -1))
+        return finish_joint(joint / n[..., None, None])
+
+    return Estimator(name, stats, finish, totals, keep)
+
+
+def _trace(p: np.ndarray) -> np.ndarray:
+    return np.trace(p, axis1=-2, axis2=-1)
+
+
+def cohen(r: Ratings) -> Estimator:
+    def f(p: np.ndarray) -> np.ndarray:
+        po = _trace(p)
+        pe = (p.sum(-1) * p.sum(-2)).sum(-1)
+        return (po - pe) / (1 - pe)
+
+    return joint_estimator(r, "cohen_kappa", f)
+
+
+def scott(r: Ratings) -> Estimator:
+    def f(p: np.ndarray) -> np.ndarray:
+        po = _trace(p)
+        pi = (p.sum(-1) + p.sum(-2)) / 2
+        pe = (pi**2).sum(-1)
+        return (po - pe) / (1 - pe)
+
+    return joint_estimator(r, "scott_pi", f)
+
+
+def kappa_weights(r: Ratings, weights: str) -> np.ndarray:
+    """Agreement weights from the numeric category values (declared but unused categories included)."""
+    values = r.values()
+    span = values.max() - values.min()
+    if span == 0:
+        return np.ones((r.k, r.k))
+    diff = np.abs(values[:, None] - values[None, :]) / span
+    if weights == "linear":
+        return 1 - diff
+    if weights == "quadratic":
+        return 1 - diff**2
+    raise AgreementError(f"unknown weights {weights!r}", field="weights", hint="'linear' or 'quadratic'")
+
+
+def weighted(r: Ratings, weights: str) -> Estimator:
+    w = kappa_weights(r, weights)
+
+    def f(p: np.ndarray) -> np.ndarray:
+        po = (p * w).sum((-2, -1))
+        pe = np.einsum("...i,ij,...j->...", p.sum(-1), w, p.sum(-2))
+        return (po - pe) / (1 - pe)
+
+    return joint_estimator(r, "weighted_kappa", f)
+
+
+def pabak(r: Ratings) -> Estimator:
+    return joint_estimator(r, "pabak", lambda p: 2 * _trace(p) - 1)
+
+
+# -- any number of coders: Fleiss, Gwet, Brennan-Prediger, percent agreement ---------------------------------------
+def _counts(r: Ratings) -> tuple[sp.csr_matrix, np.ndarray]:
+    c, u = r.codes.shape
+    valid = r.codes >= 0
+    units = np.broadcast_to(np.arange(u), (c, u))[valid]
+    counts = sp.csr_matrix((np.ones(units.size), (units, r.codes[valid])), shape=(u, r.k))
+    counts.sum_duplicates()
+    return counts, np.asarray(counts.sum(axis=1)).ravel()
+
+
+def multi_estimator(r: Ratings, name: str, finish_pa_pi: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Estimator:
+    """Per unit: [pairwise agreement if rated twice or more, rated twice or more, n_uk / r_u, rated at all].
+
+    ``pa`` is the mean pairwise agreement over units with two or more ratings; ``pi_k`` the mean share of
+    category k over units with any rating (Gwet 2014, for missing ratings)."""
+    counts, r_u = _counts(r)
+    two = (r_u >= 2).astype(np.float64)
+    one = (r_u >= 1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agree = np.asarray(counts.multiply(counts).sum(axis=1)).ravel() - r_u
+        a_u = np.where(two > 0, agree / (r_u * (r_u - 1)), 0.0)
+        shares = sp.diags(np.where(r_u > 0, 1.0 / np.maximum(r_u, 1), 0.0)) @ counts
+    stats = sp.hstack([sp.csr_matrix((a_u * two)[:, None]), sp.csr_matrix(two[:, None]), shares,
+                       sp.csr_matrix(one[:, None])], format="csr")
+    k = r.k
+
+    def finish(sums: np.ndarray) -> np.ndarray:
+        pa = sums[..., 0] / sums[..., 1]
+        pi = sums[..., 2:2 + k] / sums[..., -1:]
+        return finish_pa_pi(pa, pi)
+
+    return Estimator(name, stats, finish)
+
+
+def percent(r: Ratings) -> Estimator:
+    return multi_estimator(r, "percent_agreement", lambda pa, pi: pa)
+
+
+def fleiss(r: Ratings) -> Estimator:
+    def f(pa: np.ndarray, pi: np.ndarray) -> np.ndarray:
+        pe = (pi**2).sum(-1)
+        return (pa - pe) / (1 - pe)
+
+    return multi_estimator(r, "fleiss_kappa", f)
+
+
+def ac1(r: Ratings, q: int) -> Estimator:
+    def f(pa: np.ndarray, pi: np.ndarray) -> np.ndarray:
+        pe = (pi * (1 - pi)).sum(-1) / (q - 1) if q > 1 else np.ones_like(pa)
+        return (pa - pe) / (1 - pe)
+
+    return multi_estimator(r, "gwet_ac1", f)
+
+
+def brennan_prediger(r: Ratings, q: int) -> Estimator:
+    pe = 1.0 / q if q > 0 else 1.0
+    return multi_estimator(r, "brennan_prediger", lambda pa, pi: (pa - pe) / (1 - pe))
+
+
+# -- Krippendorff's alpha -----------------------------------------------------------------------------------------
+Delta = Callable[[np.ndarray], np.ndarray]
+"""Distance matrix from the pairable-value marginals n_k (ordinal needs them; the rest ignore them)."""
+
+
+def coincidences(codes: np.ndarray, k: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Per unit with two or more values, its row of the coincidence matrix (pairs weighted 1 / (m_u - 1)),
+    flattened to K*K columns; and the plain sums."""
+    c, u = codes.shape
+    m = (codes >= 0).sum(axis=0)
+    weight = np.where(m >= 2, 1.0 / np.maximum(m - 1, 1), 0.0)
+    rows, cols, vals = [], [], []
+    for i in range(c):
+        for j in range(c):
+            if i == j:
+                continue
+            both = np.flatnonzero((codes[i] >= 0) & (codes[j] >= 0))
+            rows.append(both)
+            cols.append(codes[i, both] * k + codes[j, both])
+            vals.append(weight[both])
+    rows_a, cols_a, vals_a = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    stats = sp.csr_matrix((vals_a, (rows_a, cols_a)), shape=(u, k * k))
+    stats.sum_duplicates()
+    totals = np.bincount(cols_a, weights=vals_a, minlength=k * k)
+    return stats, totals
+
+
+def alpha(codes: np.ndarray, k: int, delta: Delta, name: str = "krippendorff_alpha") -> Estimator:
+    """alpha = 1 - (n - 1) * sum(o * delta) / sum(n_c * n_k * delta) (Krippendorff 2011)."""
+    stats, totals = coincidences(codes, k)
+
+    def finish(sums: np.ndarray) -> np.ndarray:
+        o = sums.reshape(sums.shape[:-1] + (k, k))
+        n_k = o.sum(-1)
+        n = n_k.sum(-1)
+        d = delta(n_k)
+        observed = (o * d).sum((-2, -1))
+        expected = np.einsum("...i,...ij,...j->...", n_k, np.broadcast_to(d, o.shape), n_k)
+        return 1 - (n - 1) * observed / expected
+
+    return Estimator(name, stats, finish, totals)

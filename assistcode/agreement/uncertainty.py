@@ -1,0 +1,197 @@
+"""Uncertainty of agreement coefficients: bootstrap intervals (percentile and BCa) over units, optionally clustered
+(e.g. by document), and analytic standard errors where a standard formula exists.
+
+Analytic standard errors:
+- Fleiss' kappa, Gwet's AC1, Brennan-Prediger and percent agreement: Gwet (2014, Handbook of Inter-Rater
+  Reliability, 4th ed.), the linearised variance over subjects, without finite-population correction;
+- Cohen's kappa and weighted kappa: Fleiss, Cohen & Everitt (1969), large-sample variance;
+- PABAK: ``2 * sqrt(po * (1 - po) / n)``.
+Scott's pi and Krippendorff's alpha have no standard closed form here: use the bootstrap (Krippendorff's advice).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from ..errors import AgreementError
+from . import estimators as est
+from ._data import Ratings
+
+_MAX_CELLS = 4_000_000  # weights per batch: B_batch * units
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A bootstrap confidence interval."""
+
+    low: float
+    high: float
+    method: str
+    level: float
+    n_boot: int
+    n_undefined: int
+    """Replicates where the coefficient was undefined (e.g. a resample with one category): left out."""
+    se: float
+    """Standard deviation of the defined replicates."""
+    clustered: bool
+
+
+def _weights(rng: np.random.Generator, n_units: int, batch: int, clusters: np.ndarray | None, n_clusters: int) -> np.ndarray:
+    if clusters is None:
+        draws = rng.integers(0, n_units, size=(batch, n_units))
+        offsets = (np.arange(batch) * n_units)[:, None]
+        return np.bincount((draws + offsets).ravel(), minlength=batch * n_units).reshape(batch, n_units).astype(np.float64)
+    draws = rng.integers(0, n_clusters, size=(batch, n_clusters))
+    offsets = (np.arange(batch) * n_clusters)[:, None]
+    counts = np.bincount((draws + offsets).ravel(), minlength=batch * n_clusters).reshape(batch, n_clusters)
+    return counts[:, clusters].astype(np.float64)
+
+
+def replicates(estimator: est.Estimator, n_boot: int = 1000, clusters: np.ndarray | None = None,
+               seed: int | np.random.Generator | None = None) -> np.ndarray:
+    """``n_boot`` bootstrap values of the coefficient (NaN where undefined)."""
+    rng = np.random.default_rng(seed)
+    n_units = estimator.stats.shape[0]
+    cluster_ids, n_clusters = _cluster_index(estimator, clusters)
+    batch = max(1, min(n_boot, _MAX_CELLS // max(n_units, 1)))
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, batch):
+        b = min(batch, n_boot - start)
+        out[start:start + b] = estimator.weighted(_weights(rng, n_units, b, cluster_ids, n_clusters))
+    return out
+
+
+def _cluster_index(estimator: est.Estimator, clusters: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+    if clusters is None:
+        return None, 0
+    clusters = np.asarray(clusters)
+    if estimator.units is not None:
+        clusters = clusters[estimator.units]
+    if len(clusters) != estimator.stats.shape[0]:
+        raise AgreementError(f"clusters has {len(clusters)} entries for {estimator.stats.shape[0]} units")
+    labels, ids = np.unique(clusters, return_inverse=True)
+    return ids, len(labels)
+
+
+def jackknife(estimator: est.Estimator, clusters: np.ndarray | None = None) -> np.ndarray:
+    """Leave-one-out values: one unit (or one cluster) at a time."""
+    cluster_ids, n_clusters = _cluster_index(estimator, clusters)
+    stats = estimator.stats
+    if cluster_ids is not None:
+        import scipy.sparse as sp
+
+        member = sp.csr_matrix((np.ones(len(cluster_ids)), (cluster_ids, np.arange(len(cluster_ids)))),
+                               shape=(n_clusters, len(cluster_ids)))
+        stats = (member @ stats).tocsr()
+    total = estimator.sums()
+    rows = stats.shape[0]
+    chunk = max(1, _MAX_CELLS // max(stats.shape[1], 1))
+    out = np.empty(rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, rows, chunk):
+            block = stats[start:start + chunk].toarray()
+            out[start:start + len(block)] = estimator.finish(total[None, :] - block)
+    return out
+
+
+def bootstrap_interval(estimator: est.Estimator, *, n_boot: int = 1000, level: float = 0.95, method: str = "bca",
+                       clusters: np.ndarray | None = None, seed: int | np.random.Generator | None = None) -> Interval:
+    """Percentile or BCa (Efron 1987) bootstrap interval over units (or clusters of units)."""
+    if not 0 < level < 1:
+        raise AgreementError(f"confidence level {level} is not between 0 and 1", field="level")
+    if method not in ("percentile", "bca"):
+        raise AgreementError(f"unknown interval method {method!r}", field="method", hint="'percentile' or 'bca'")
+    theta = estimator.value()
+    boots = replicates(estimator, n_boot, clusters, seed)
+    ok = boots[np.isfinite(boots)]
+    undefined = n_boot - len(ok)
+    if len(ok) < 2 or not np.isfinite(theta):
+        return Interval(float("nan"), float("nan"), method, level, n_boot, undefined, float("nan"), clusters is not None)
+    alpha = (1 - level) / 2
+    probs = np.array([alpha, 1 - alpha])
+    if method == "bca":
+        probs = _bca_probs(theta, ok, jackknife(estimator, clusters), probs)
+    low, high = np.quantile(ok, probs)
+    return Interval(float(low), float(high), method, level, n_boot, undefined, float(ok.std(ddof=1)), clusters is not None)
+
+
+def _bca_probs(theta: float, boots: np.ndarray, jack: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    share = (np.sum(boots < theta) + 0.5 * np.sum(boots == theta)) / len(boots)
+    if share <= 0 or share >= 1:
+        return probs  # the bias correction is infinite: fall back to the percentile interval
+    z0 = ndtri(share)
+    jack = jack[np.isfinite(jack)]
+    diff = jack.mean() - jack
+    denom = 6 * (diff**2).sum() ** 1.5
+    a = (diff**3).sum() / denom if denom > 0 else 0.0
+    z = ndtri(probs)
+    return ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))
+
+
+# -- analytic standard errors ---------------------------------------------------------------------------------------
+def _gwet_parts(r: Ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray]:
+    counts, r_u = est._counts(r)
+    keep = r_u >= 1
+    n_uk = counts.toarray()[keep]
+    r_u = r_u[keep]
+    n = len(r_u)
+    two = r_u >= 2
+    n2 = two.sum()
+    den = r_u * (r_u - 1)
+    pa_u = np.where(two, ((n_uk * (n_uk - 1)).sum(1)) / np.where(den == 0, 1, den), 0.0)
+    pa = pa_u[two].sum() / n2
+    pi = (n_uk / r_u[:, None]).sum(0) / n
+    return n_uk, r_u, pa_u, pa, n / n2, pi
+
+
+def gwet_se(r: Ratings, statistic: str, q: int | None = None) -> float:
+    """Gwet's (2014) standard error of fleiss_kappa, gwet_ac1, brennan_prediger or percent_agreement."""
+    n_uk, r_u, pa_u, pa, scale, pi = _gwet_parts(r)
+    n = len(r_u)
+    two = (r_u >= 2).astype(float)
+    q = q if q is not None else r.k
+    if statistic == "percent_agreement":
+        value_u = scale * pa_u * two
+        value = pa
+        corrected = value_u
+    else:
+        if statistic == "fleiss_kappa":
+            pe = float((pi**2).sum())
+            pe_u = (n_uk @ pi) / r_u
+        elif statistic == "gwet_ac1":
+            pe = float((pi * (1 - pi)).sum() / (q - 1))
+            pe_u = (n_uk @ (1 - pi)) / r_u / (q - 1)
+        elif statistic == "brennan_prediger":
+            pe = 1.0 / q
+            pe_u = np.full(n, pe)
+        else:
+            raise AgreementError(f"no Gwet standard error for {statistic}")
+        value = (pa - pe) / (1 - pe)
+        value_u = scale * (pa_u - pe * two) / (1 - pe)
+        corrected = value_u - 2 * (1 - value) * (pe_u - pe) / (1 - pe)
+    return float(np.sqrt(((corrected - value) ** 2).sum() / (n * (n - 1))))
+
+
+def kappa_se(r: Ratings, weights: np.ndarray | None = None) -> float:
+    """Fleiss, Cohen & Everitt (1969) large-sample standard error of (weighted) kappa for two coders."""
+    x, y, _ = est._pairs(r, "kappa")
+    k = r.k
+    w = np.eye(k) if weights is None else weights
+    p = np.bincount(x * k + y, minlength=k * k).reshape(k, k) / len(x)
+    rows, cols = p.sum(1), p.sum(0)
+    po = (w * p).sum()
+    pe = rows @ w @ cols
+    kappa = (po - pe) / (1 - pe)
+    w_row = w @ cols  # mean weight of row category i against the column marginals
+    w_col = rows @ w
+    inner = w - (w_row[:, None] + w_col[None, :]) * (1 - kappa)
+    var = ((p * inner**2).sum() - (kappa - pe * (1 - kappa)) ** 2) / (len(x) * (1 - pe) ** 2)
+    return float(np.sqrt(max(var, 0.0)))  # rounding can leave -1e-17 where the variance is 0
+
+
+def pabak_se(r: Ratings) -> float:
+    x, y, _ = est._pairs(r, "pabak")
+    po = float((x == y).mean())
+    return float(2 * np.sqrt(po * (1 - po) / len(x)))
