@@ -50,14 +50,16 @@ class GoldTable:
     def codes(self) -> list[str]:
         return sorted({r.code for r in self.rows if r.code is not None})
 
-    def code_sets(self) -> dict[str, dict[str, frozenset[str]]]:
-        """coder -> unit -> set of codes (empty: seen, no code), for the units each coder saw."""
+    def code_sets(self, assume_all_units: bool = False) -> dict[str, dict[str, frozenset[str]]]:
+        """coder -> unit -> set of codes (empty: seen, no code), for the units each coder saw. Where the file has
+        no record of what was seen, a coder saw the units they have rows for, or every unit of the file with
+        ``assume_all_units``."""
         out: dict[str, dict[str, set[str]]] = {}
         for r in self.rows:
             codes = out.setdefault(r.coder, {}).setdefault(r.unit, set())
             if r.code is not None:
                 codes.add(r.code)
-        if not self.explicit_seen:
+        if not self.explicit_seen and assume_all_units:
             units = self.units
             for coder in out.values():
                 for u in units:

@@ -1,0 +1,172 @@
+"""The data every comparison starts from: which code set each coder gave each unit (``None``: never saw it)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..gold import GoldTable
+from ..model import Codebook
+
+
+@dataclass(frozen=True)
+class CodingData:
+    """Coders x units code sets. A unit a coder saw and left uncoded holds the empty set."""
+
+    units: tuple[str, ...]
+    coders: tuple[str, ...]
+    sets: tuple[tuple[frozenset | None, ...], ...]
+    kinds: dict[str, str] = field(default_factory=dict)
+    """coder -> human | model | reviewer."""
+    clusters: tuple[str, ...] | None = None
+    """Each unit's document, for a bootstrap clustered by document."""
+    unit_meta: pd.DataFrame | None = None
+    """Per unit metadata (document metadata), indexed like ``units``."""
+    codes: tuple[str, ...] = ()
+    """All codes, in codebook order where there is one."""
+
+    def __post_init__(self) -> None:
+        if not self.codes:
+            seen = sorted({c for row in self.sets for s in row if s for c in s})
+            object.__setattr__(self, "codes", tuple(seen))
+
+    def kind(self, coder: str) -> str:
+        return self.kinds.get(coder, "human")
+
+    @property
+    def humans(self) -> list[str]:
+        return [c for c in self.coders if self.kind(c) == "human"]
+
+    @property
+    def models(self) -> list[str]:
+        return [c for c in self.coders if self.kind(c) == "model"]
+
+    def row(self, coder: str) -> tuple[frozenset | None, ...]:
+        try:
+            return self.sets[self.coders.index(coder)]
+        except ValueError:
+            raise InputError(f"no coder named {coder!r}", hint="coders: " + ", ".join(self.coders)) from None
+
+    def subset(self, coders: Sequence[str]) -> "CodingData":
+        return replace(self, coders=tuple(coders), sets=tuple(self.row(c) for c in coders))
+
+    def coverage(self, coder: str) -> float:
+        row = self.row(coder)
+        return sum(s is not None for s in row) / len(row) if row else 0.0
+
+    def set_matrix(self, coders: Sequence[str] | None = None) -> list[list[frozenset | None]]:
+        return [list(self.row(c)) for c in (coders or self.coders)]
+
+    def binary(self, code: str, coders: Sequence[str] | None = None) -> np.ndarray:
+        """coders x units: 1 applied, 0 seen and not applied, NaN never seen."""
+        return np.array([[np.nan if s is None else float(code in s) for s in self.row(c)] for c in (coders or self.coders)])
+
+    def single_label(self, coders: Sequence[str] | None = None) -> list[list[str | None]] | None:
+        """The code of each unit where every coder applied at most one code (empty -> "(none)"); else ``None``."""
+        out = []
+        for c in coders or self.coders:
+            row = []
+            for s in self.row(c):
+                if s is None:
+                    row.append(None)
+                elif len(s) > 1:
+                    return None
+                else:
+                    row.append(next(iter(s)) if s else "(none)")
+            out.append(row)
+        return out
+
+    def with_consensus(self, name: str = "consensus", coders: Sequence[str] | None = None) -> "CodingData":
+        """Add a coder holding, per unit, the codes a strict majority of ``coders`` (default: the humans) applied,
+        among those who saw the unit (ties: not applied). Units nobody saw stay missing."""
+        members = list(coders or self.humans)
+        rows = [self.row(c) for c in members]
+        consensus: list[frozenset | None] = []
+        for u in range(len(self.units)):
+            seen = [r[u] for r in rows if r[u] is not None]
+            if not seen:
+                consensus.append(None)
+                continue
+            counts: dict[str, int] = {}
+            for s in seen:
+                for code in s:
+                    counts[code] = counts.get(code, 0) + 1
+            consensus.append(frozenset(c for c, n in counts.items() if 2 * n > len(seen)))
+        return replace(self, coders=self.coders + (name,), sets=self.sets + (tuple(consensus),),
+                       kinds={**self.kinds, name: "consensus"})
+
+    def map_codes(self, mapping: Callable[[str], str], codes: Sequence[str] | None = None) -> "CodingData":
+        sets = tuple(tuple(None if s is None else frozenset(mapping(c) for c in s) for s in row) for row in self.sets)
+        new_codes = tuple(dict.fromkeys(codes if codes is not None else (mapping(c) for c in self.codes)))
+        return replace(self, sets=sets, codes=new_codes)
+
+    def rollup(self, depth: int, codebook: Codebook | None = None, separator: str = "->") -> "CodingData":
+        """Map each code to its ancestor at ``depth`` (1 = top level): through the codebook's parents, or, with no
+        codebook, through codes written ``parent->child``."""
+        if depth < 1:
+            raise InputError(f"roll-up depth {depth}: must be 1 or more", field="--rollup")
+        if codebook is not None:
+            def up(code: str) -> str:
+                return codebook.rollup(code, depth) if code in codebook else code
+        else:
+            def up(code: str) -> str:
+                return separator.join(code.split(separator)[:depth])
+        return self.map_codes(up)
+
+    def restrict(self, mask: np.ndarray) -> "CodingData":
+        idx = np.flatnonzero(mask)
+        meta = self.unit_meta.iloc[idx].reset_index(drop=True) if self.unit_meta is not None else None
+        return replace(self, units=tuple(self.units[i] for i in idx),
+                       sets=tuple(tuple(row[i] for i in idx) for row in self.sets),
+                       clusters=tuple(self.clusters[i] for i in idx) if self.clusters else None, unit_meta=meta)
+
+
+def from_table(table: GoldTable, models: Sequence[str] = ()) -> CodingData:
+    """From a parsed file of codes (``assistcode agree``). With no record of what each coder saw, a coder saw
+    the units they have rows for: there are no documents to assume more from."""
+    sets = table.code_sets()
+    if not table.explicit_seen:
+        table.notes = [n for n in table.notes if "taken to have seen" not in n] + [
+            f"{Path(table.source).name}: no row records a unit seen and left uncoded, so a coder counts as having "
+            "rated only the units they have rows for (add rows with an empty code to record 'seen, no code')"]
+    units = tuple(table.units)
+    coders = tuple(table.coders)
+    return CodingData(units, coders, tuple(tuple(sets[c].get(u) for u in units) for c in coders),
+                      kinds={c: ("model" if c in models else "human") for c in coders})
+
+
+def from_store(db: sqlite3.Connection, coders: Sequence[str] | None = None, codebook: Codebook | None = None) -> CodingData:
+    """From a project: every unit any chosen coder saw, in document order."""
+    known = {r[0]: r[1] for r in db.execute("SELECT name, kind FROM coders")}
+    chosen = list(coders) if coders else list(known)
+    for c in chosen:
+        if c not in known:
+            raise InputError(f"no coder named {c!r} in this project", hint="coders: " + ", ".join(known))
+    marks = ",".join("?" * len(chosen))
+    seen = db.execute(
+        f"SELECT s.segment_id, s.coder, g.document_id, g.position FROM seen s JOIN segments g ON g.id = s.segment_id "
+        f"JOIN documents d ON d.id = g.document_id WHERE s.coder IN ({marks}) ORDER BY d.rowid, g.position", chosen
+    ).fetchall()
+    applied: dict[tuple[str, str], set[str]] = {}
+    for seg, coder, code in db.execute(f"SELECT segment_id, coder, code FROM annotations WHERE coder IN ({marks})", chosen):
+        applied.setdefault((seg, coder), set()).add(code)
+    units: dict[str, str] = {}
+    saw: set[tuple[str, str]] = set()
+    for seg, coder, doc, _ in seen:
+        units.setdefault(seg, doc)
+        saw.add((seg, coder))
+    unit_ids = tuple(units)
+    sets = tuple(
+        tuple(frozenset(applied.get((u, c), ())) if (u, c) in saw else None for u in unit_ids) for c in chosen
+    )
+    docs = {d: json.loads(m) for d, m in db.execute("SELECT id, metadata FROM documents")}
+    meta = pd.DataFrame([docs.get(units[u], {}) for u in unit_ids])
+    codes = tuple(c.id for c in codebook.codes) if codebook is not None else ()
+    return CodingData(unit_ids, tuple(chosen), sets, kinds={c: known[c] for c in chosen},
+                      clusters=tuple(units[u] for u in unit_ids), unit_meta=meta, codes=codes)
