@@ -42,7 +42,7 @@ class ImportReport:
 
 
 _INSERT_DOC = (
-    "INSERT INTO documents (id, title, text, text_hash, key, metadata, encoding, segmenter, import_id) "
+    "INSERT OR IGNORE INTO documents (id, title, text, text_hash, key, metadata, encoding, segmenter, import_id) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SEG = 'INSERT INTO segments (id, document_id, position, start, "end", speaker, text) VALUES (?, ?, ?, ?, ?, ?, ?)'
@@ -86,17 +86,21 @@ def _write_file(db: sqlite3.Connection, path: Path, options: ReadOptions, method
         if extra:
             doc = replace(doc, metadata={**doc.metadata, **extra})
         doc_id = doc.id
-        if db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone():
+        inserted = db.execute(_INSERT_DOC, (doc_id, doc.title, doc.text, doc.text_hash, doc.key,
+                                            json.dumps(doc.metadata, ensure_ascii=False, default=str), doc.encoding,
+                                            method, import_id)).rowcount
+        if not inserted:  # the same content (and key) is already in the project
             report.documents_present += 1
             continue
         opts = dict(seg_options)
         if source.speakers and method in ("turn", "sentence") and "pattern" not in opts:
             opts["speakers"] = source.speakers
         rows = segment_rows(doc, method, opts)
-        db.execute(_INSERT_DOC, (doc_id, doc.title, doc.text, doc.text_hash, doc.key,
-                                 json.dumps(doc.metadata, ensure_ascii=False, default=str), doc.encoding,
-                                 method, import_id))
         db.executemany(_INSERT_SEG, rows)
+        if rows:  # the document's segments hold consecutive rowids: record the range
+            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            db.execute("UPDATE documents SET first_segment = ?, segment_count = ? WHERE id = ?",
+                       (last - len(rows) + 1, len(rows), doc_id))
         report.documents_added += 1
         report.segments_added += len(rows)
 
@@ -143,16 +147,23 @@ def import_corpus(db: sqlite3.Connection, paths: Iterable[str | Path], *, segmen
     return report
 
 
+SEGMENTS_OF_DOCUMENT = (
+    "SELECT s.id, s.document_id, s.position, s.start, s.\"end\", s.text, s.speaker FROM documents d "
+    "JOIN segments s ON s.rowid BETWEEN d.first_segment AND d.first_segment + d.segment_count - 1 "
+    "WHERE d.id = ? ORDER BY s.rowid"
+)
+"""A document's segments in order: a rowid range scan (its segments were inserted together)."""
+
+
 def iter_segments(db: sqlite3.Connection, document_ids: Iterable[str] | None = None) -> Iterator[Segment]:
-    """Segments in document order."""
-    sql = 'SELECT id, document_id, position, start, "end", text, speaker FROM segments'
+    """Segments in document order (documents in import order)."""
     if document_ids is None:
-        rows = db.execute(sql + " ORDER BY document_id, position")
-        for r in rows:
+        sql = 'SELECT id, document_id, position, start, "end", text, speaker FROM segments ORDER BY rowid'
+        for r in db.execute(sql):
             yield Segment(*r)
         return
     for doc_id in document_ids:
-        for r in db.execute(sql + " WHERE document_id = ? ORDER BY position", (doc_id,)):
+        for r in db.execute(SEGMENTS_OF_DOCUMENT, (doc_id,)):
             yield Segment(*r)
 
 

@@ -17,7 +17,7 @@ from .errors import InputError
 SEGMENT_COLUMNS = ["segment_id", "document_id", "document_title", "position", "start", "end", "speaker", "text"]
 _SEGMENT_SQL = (
     'SELECT s.id, s.document_id, d.title, s.position, s.start, s."end", s.speaker, s.text '
-    "FROM segments s JOIN documents d ON d.id = s.document_id ORDER BY d.rowid, s.position"
+    "FROM segments s JOIN documents d ON d.id = s.document_id ORDER BY s.rowid"
 )
 
 
@@ -102,7 +102,7 @@ def annotations_frame(db: sqlite3.Connection, coders: Sequence[str] | None = Non
         "SELECT s.segment_id, g.document_id, s.coder, a.code, a.confidence, a.rationale, a.evidence "
         "FROM seen s JOIN segments g ON g.id = s.segment_id "
         "LEFT JOIN annotations a ON a.segment_id = s.segment_id AND a.coder = s.coder" + where +
-        " ORDER BY s.coder, g.document_id, g.position, a.code"
+        " ORDER BY s.coder, g.rowid, a.code"
     )
     return pd.DataFrame([tuple(r) for r in db.execute(sql, params)],
                         columns=["segment_id", "document_id", "coder", "code", "confidence", "rationale", "evidence"])

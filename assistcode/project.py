@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .codebook import load_codebook
-from .corpus import ImportReport, import_corpus, iter_segments
+from .corpus import SEGMENTS_OF_DOCUMENT, ImportReport, import_corpus, iter_segments
 from .errors import GoldError, ProjectError
 from .gold import GoldTable
 from .ids import canonical_json
@@ -136,7 +136,7 @@ class Project:
                 continue
             docs = self.db.execute("SELECT id FROM documents WHERE key = ? OR id = ?", (unit, unit)).fetchall()
             if len(docs) == 1:
-                segs = [r[0] for r in self.db.execute("SELECT id FROM segments WHERE document_id = ?", (docs[0][0],))]
+                segs = [r[0] for r in self.db.execute(SEGMENTS_OF_DOCUMENT, (docs[0][0],))]
                 if len(segs) == 1:
                     resolved[unit] = segs
         return resolved
@@ -207,7 +207,7 @@ class Project:
         for seg in segment_ids:
             doc = self.db.execute("SELECT document_id FROM segments WHERE id = ?", (seg,)).fetchone()[0]
             if doc not in docs:
-                docs[doc] = [r[0] for r in self.db.execute("SELECT id FROM segments WHERE document_id = ?", (doc,))]
+                docs[doc] = [r[0] for r in self.db.execute(SEGMENTS_OF_DOCUMENT, (doc,))]
         return docs
 
     def coders(self) -> list[dict[str, Any]]:

@@ -24,36 +24,39 @@ _KNOWN_LABEL = (
 )
 # Optional leading timestamp: "[00:01:02] ", "00:01 ".
 _TIMESTAMP = r"(?:\[?\(?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\)?\]?[ \t]+)?"
-_DEFAULT_LINE = re.compile(rf"^[ \t]*{_TIMESTAMP}(?P<speaker>{_KNOWN_LABEL})[ \t]*:[ \t]*", re.MULTILINE)
-# A capitalised name such as "Sarah:" or "Dr Jones:" counts only where it labels two or more lines.
-_NAME_LINE = re.compile(
-    rf"^[ \t]*{_TIMESTAMP}(?P<speaker>[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){{0,2}})[ \t]*:[ \t]+", re.MULTILINE
+# One pass finds both: a known convention (group "speaker") or a capitalised name (group "name") that counts only
+# where it labels two or more lines.
+_LABEL_LINE = re.compile(
+    rf"^[ \t]*{_TIMESTAMP}(?:(?P<speaker>{_KNOWN_LABEL})[ \t]*:[ \t]*"
+    rf"|(?P<name>[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){{0,2}})[ \t]*:[ \t]+)",
+    re.MULTILINE,
 )
 _WS = " \t\n\r\f\v\u00a0\u2028\u2029"
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
     """Shrink ``[start, end)`` past surrounding whitespace."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
+    piece = text[start:end]
+    stripped = piece.strip()
+    if not stripped:
+        return start, start
+    left = len(piece) - len(piece.lstrip())
+    return start + left, start + left + len(stripped)
 
 
 def _spans_between(text: str, cuts: Iterable[tuple[int, int, str | None]]) -> list[Span]:
     """Turn (label_start, body_start, speaker) cut points into trimmed, non-empty spans covering the text."""
     spans: list[Span] = []
+    append = spans.append
     previous_body: int = 0
     previous_speaker: str | None = None
-    for label_start, body_start, speaker in cuts:
-        s, e = trim(text, previous_body, label_start)
-        if s < e:
-            spans.append((s, e, previous_speaker))
+    for label_start, body_start, speaker in [*cuts, (len(text), len(text), None)]:
+        piece = text[previous_body:label_start]
+        stripped = piece.strip()
+        if stripped:
+            s = previous_body + len(piece) - len(piece.lstrip())
+            append((s, s + len(stripped), previous_speaker))
         previous_body, previous_speaker = body_start, speaker
-    s, e = trim(text, previous_body, len(text))
-    if s < e:
-        spans.append((s, e, previous_speaker))
     return spans
 
 
@@ -68,13 +71,13 @@ def turns(text: str, pattern: str | re.Pattern[str] | None = None, speakers: Seq
             raise InputError("a speaker pattern needs a named group (?P<speaker>...)", field="--speaker-pattern")
         matches = list(regex.finditer(text))
     else:
-        matches = list(_DEFAULT_LINE.finditer(text))
-        names = [m for m in _NAME_LINE.finditer(text)]
-        counts = Counter(m.group("speaker") for m in names)
+        found = list(_LABEL_LINE.finditer(text))
+        names = Counter(m.group("name") for m in found if m.group("name"))
         known = set(speakers)
-        taken = {m.start() for m in matches}
-        matches += [m for m in names if m.start() not in taken and (counts[m.group("speaker")] >= 2 or m.group("speaker") in known)]
-        matches.sort(key=lambda m: m.start())
+        matches = [m for m in found if m.group("speaker") or names[m.group("name")] >= 2 or m.group("name") in known]
+        if not matches:
+            return paragraphs(text)
+        return _spans_between(text, ((m.start(), m.end(), (m.group("speaker") or m.group("name")).strip()) for m in matches))
     if not matches:
         return paragraphs(text)
     return _spans_between(text, ((m.start(), m.end(), m.group("speaker").strip()) for m in matches))

@@ -9,6 +9,7 @@ uncertainty is computed from exactly the code that computes the value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -25,12 +26,20 @@ class Estimator:
     """A coefficient ready to evaluate under any unit weights."""
 
     name: str
-    stats: sp.csr_matrix
+    build_stats: Callable[[], sp.csr_matrix]
+    """Builds the per-unit statistics; called only when resampling needs them (the point estimate uses
+    ``totals`` where given)."""
     finish: Finish
     totals: np.ndarray | None = None
-    """The plain sums, where a faster route than ``stats.sum(0)`` exists."""
+    """The plain sums, where a faster (and exact) route than ``stats.sum(0)`` exists."""
     units: np.ndarray | None = None
     """Indices (into the caller's units) of the rows of ``stats``, where units were dropped."""
+    n_units: int = 0
+    """Units that enter the coefficient: those with two or more ratings."""
+
+    @cached_property
+    def stats(self) -> sp.csr_matrix:
+        return self.build_stats()
 
     def sums(self) -> np.ndarray:
         if self.totals is not None:
@@ -60,7 +69,12 @@ def _pairs(r: Ratings, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise AgreementError(f"{name} takes exactly two coders; got {r.n_coders}",
                              hint="use fleiss_kappa, gwet_ac1 or krippendorff_alpha for more")
     x, y = r.codes
-    keep = np.flatnonzero((x >= 0) & (y >= 0))
+    if r.complete:
+        return x, y, None
+    both = (x >= 0) & (y >= 0)
+    if both.all():
+        return x, y, None
+    keep = np.flatnonzero(both)
     if keep.size == 0:
         raise AgreementError(f"{name}: no unit was rated by both coders")
     return x[keep], y[keep], keep
@@ -71,15 +85,17 @@ def joint_estimator(r: Ratings, name: str, finish_joint: Callable[[np.ndarray], 
     x, y, keep = _pairs(r, name)
     k = r.k
     cell = x * k + y
-    stats = sp.csr_matrix((np.ones(len(cell)), (np.arange(len(cell)), cell)), shape=(len(cell), k * k))
     totals = np.bincount(cell, minlength=k * k).astype(np.float64)
+
+    def stats() -> sp.csr_matrix:
+        return sp.csr_matrix((np.ones(len(cell)), (np.arange(len(cell)), cell)), shape=(len(cell), k * k))
 
     def finish(sums: np.ndarray) -> np.ndarray:
         joint = sums.reshape(sums.shape[:-1] + (k, k))
         n = joint.sum(axis=(-2, -1))
         return finish_joint(joint / n[..., None, None])
 
-    return Estimator(name, stats, finish, totals, keep)
+    return Estimator(name, stats, finish, totals, keep, len(cell))
 
 
 def _trace(p: np.ndarray) -> np.ndarray:
@@ -144,20 +160,47 @@ def _counts(r: Ratings) -> tuple[sp.csr_matrix, np.ndarray]:
     return counts, np.asarray(counts.sum(axis=1)).ravel()
 
 
+def _exact_totals(r: Ratings) -> np.ndarray:
+    """The sums of :func:`multi_estimator`'s per-unit statistics, computed per group of units with the same number
+    of ratings from integer counts: fast (no units x categories table) and exact up to one division per group."""
+    codes = r.codes
+    present = codes >= 0
+    r_u = present.sum(axis=0)
+    agree = np.zeros(codes.shape[1], dtype=np.int64)  # agreeing unordered coder pairs per unit
+    for i in range(codes.shape[0]):
+        for j in range(i + 1, codes.shape[0]):
+            agree += (codes[i] == codes[j]) & present[i]
+    totals = np.zeros(3 + r.k)
+    for m in np.unique(r_u):
+        if m == 0:
+            continue
+        group = r_u == m
+        counts = np.bincount(codes[:, group][present[:, group]], minlength=r.k)
+        totals[2:2 + r.k] += counts / m
+        totals[-1] += group.sum()
+        if m >= 2:
+            totals[0] += 2 * int(agree[group].sum()) / (m * (m - 1))
+            totals[1] += group.sum()
+    return totals
+
+
 def multi_estimator(r: Ratings, name: str, finish_pa_pi: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Estimator:
     """Per unit: [pairwise agreement if rated twice or more, rated twice or more, n_uk / r_u, rated at all].
 
     ``pa`` is the mean pairwise agreement over units with two or more ratings; ``pi_k`` the mean share of
     category k over units with any rating (Gwet 2014, for missing ratings)."""
-    counts, r_u = _counts(r)
-    two = (r_u >= 2).astype(np.float64)
-    one = (r_u >= 1).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        agree = np.asarray(counts.multiply(counts).sum(axis=1)).ravel() - r_u
-        a_u = np.where(two > 0, agree / (r_u * (r_u - 1)), 0.0)
-        shares = sp.diags(np.where(r_u > 0, 1.0 / np.maximum(r_u, 1), 0.0)) @ counts
-    stats = sp.hstack([sp.csr_matrix((a_u * two)[:, None]), sp.csr_matrix(two[:, None]), shares,
-                       sp.csr_matrix(one[:, None])], format="csr")
+
+    def stats() -> sp.csr_matrix:
+        counts, r_u = _counts(r)
+        two = (r_u >= 2).astype(np.float64)
+        one = (r_u >= 1).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            agree = np.asarray(counts.multiply(counts).sum(axis=1)).ravel() - r_u
+            a_u = np.where(two > 0, agree / (r_u * (r_u - 1)), 0.0)
+            shares = sp.diags(np.where(r_u > 0, 1.0 / np.maximum(r_u, 1), 0.0)) @ counts
+        return sp.hstack([sp.csr_matrix((a_u * two)[:, None]), sp.csr_matrix(two[:, None]), shares,
+                          sp.csr_matrix(one[:, None])], format="csr")
+
     k = r.k
 
     def finish(sums: np.ndarray) -> np.ndarray:
@@ -165,7 +208,8 @@ def multi_estimator(r: Ratings, name: str, finish_pa_pi: Callable[[np.ndarray, n
         pi = sums[..., 2:2 + k] / sums[..., -1:]
         return finish_pa_pi(pa, pi)
 
-    return Estimator(name, stats, finish)
+    totals = _exact_totals(r)
+    return Estimator(name, stats, finish, totals, None, int(totals[1]))
 
 
 def percent(r: Ratings) -> Estimator:
@@ -198,9 +242,8 @@ Delta = Callable[[np.ndarray], np.ndarray]
 """Distance matrix from the pairable-value marginals n_k (ordinal needs them; the rest ignore them)."""
 
 
-def coincidences(codes: np.ndarray, k: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Per unit with two or more values, its row of the coincidence matrix (pairs weighted 1 / (m_u - 1)),
-    flattened to K*K columns; and the plain sums."""
+def _coincidence_entries(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit, cell, weight) of every ordered pair of values within a unit, weighted 1 / (m_u - 1)."""
     c, u = codes.shape
     m = (codes >= 0).sum(axis=0)
     weight = np.where(m >= 2, 1.0 / np.maximum(m - 1, 1), 0.0)
@@ -213,17 +256,36 @@ def coincidences(codes: np.ndarray, k: int) -> tuple[sp.csr_matrix, np.ndarray]:
             rows.append(both)
             cols.append(codes[i, both] * k + codes[j, both])
             vals.append(weight[both])
-    rows_a, cols_a, vals_a = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    stats = sp.csr_matrix((vals_a, (rows_a, cols_a)), shape=(u, k * k))
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+
+def coincidence_totals(codes: np.ndarray, k: int) -> np.ndarray:
+    """The coincidence matrix, flattened, summed per group of units with the same number of values (exact counts,
+    one division per group)."""
+    c, _ = codes.shape
+    present = codes >= 0
+    m = present.sum(axis=0)
+    totals = np.zeros(k * k)
+    for size in np.unique(m):
+        if size < 2:
+            continue
+        group = codes[:, m == size]
+        ok = group >= 0
+        cells = [group[i][ok[i] & ok[j]] * k + group[j][ok[i] & ok[j]] for i in range(c) for j in range(c) if i != j]
+        totals += np.bincount(np.concatenate(cells), minlength=k * k) / (size - 1)
+    return totals
+
+
+def coincidences(codes: np.ndarray, k: int) -> sp.csr_matrix:
+    """Per unit with two or more values, its row of the coincidence matrix, flattened to K*K columns."""
+    rows, cols, vals = _coincidence_entries(codes, k)
+    stats = sp.csr_matrix((vals, (rows, cols)), shape=(codes.shape[1], k * k))
     stats.sum_duplicates()
-    totals = np.bincount(cols_a, weights=vals_a, minlength=k * k)
-    return stats, totals
+    return stats
 
 
 def alpha(codes: np.ndarray, k: int, delta: Delta, name: str = "krippendorff_alpha") -> Estimator:
     """alpha = 1 - (n - 1) * sum(o * delta) / sum(n_c * n_k * delta) (Krippendorff 2011)."""
-    stats, totals = coincidences(codes, k)
-
     def finish(sums: np.ndarray) -> np.ndarray:
         o = sums.reshape(sums.shape[:-1] + (k, k))
         n_k = o.sum(-1)
@@ -233,4 +295,5 @@ def alpha(codes: np.ndarray, k: int, delta: Delta, name: str = "krippendorff_alp
         expected = np.einsum("...i,...ij,...j->...", n_k, np.broadcast_to(d, o.shape), n_k)
         return 1 - (n - 1) * observed / expected
 
-    return Estimator(name, stats, finish, totals)
+    pairable = int(((codes >= 0).sum(axis=0) >= 2).sum())
+    return Estimator(name, lambda: coincidences(codes, k), finish, coincidence_totals(codes, k), None, pairable)

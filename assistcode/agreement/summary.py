@@ -96,14 +96,6 @@ def _analytic(statistic: str, data: Any, weights: str, categories: Sequence[Any]
         return gwet_se(r, statistic, q)
 
 
-def _n_units(e: est.Estimator, statistic: str) -> int:
-    if e.units is not None:
-        return len(e.units)
-    if statistic == "krippendorff_alpha":
-        return int(np.count_nonzero(np.asarray(e.stats.sum(axis=1)).ravel()))
-    return int(np.count_nonzero(np.asarray(e.stats[:, 1].todense()).ravel()))  # units rated twice or more
-
-
 def estimate(statistic: str, data: Any, *, level: str = "nominal", weights: str = "linear",
              categories: Sequence[Any] | None = None, n_boot: int = 1000, ci_level: float = 0.95,
              ci_method: str = "bca", clusters: Sequence[Any] | None = None, seed: int | None = 0) -> Estimate:
@@ -125,5 +117,5 @@ def estimate(statistic: str, data: Any, *, level: str = "nominal", weights: str 
     if not np.isfinite(value):
         note = "undefined: expected agreement is 1 (one category)"
     return Estimate(statistic, value if np.isfinite(value) else float("nan"), low, high, ci_level, ci_method, n_boot,
-                    clusters is not None, se_boot, se, ANALYTIC.get(statistic), _n_units(e, statistic), n_coders,
+                    clusters is not None, se_boot, se, ANALYTIC.get(statistic), e.n_units, n_coders,
                     convention, note)

@@ -151,7 +151,7 @@ def from_store(db: sqlite3.Connection, coders: Sequence[str] | None = None, code
     marks = ",".join("?" * len(chosen))
     seen = db.execute(
         f"SELECT s.segment_id, s.coder, g.document_id, g.position FROM seen s JOIN segments g ON g.id = s.segment_id "
-        f"JOIN documents d ON d.id = g.document_id WHERE s.coder IN ({marks}) ORDER BY d.rowid, g.position", chosen
+        f"WHERE s.coder IN ({marks}) ORDER BY g.rowid", chosen
     ).fetchall()
     applied: dict[tuple[str, str], set[str]] = {}
     for seg, coder, code in db.execute(f"SELECT segment_id, coder, code FROM annotations WHERE coder IN ({marks})", chosen):

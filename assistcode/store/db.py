@@ -10,6 +10,8 @@ from typing import Iterator
 from .migrations import MIGRATIONS
 
 DB_NAME = "assistcode.db"
+CACHE_KIB = -65536
+"""Page cache per connection (negative: KiB): 64 MiB keeps the segment index in memory during large imports."""
 
 
 def now() -> str:
@@ -24,6 +26,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA cache_size={CACHE_KIB}")
     db.execute("PRAGMA foreign_keys=ON")
     migrate(db)
     return db
