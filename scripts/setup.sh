@@ -8,17 +8,28 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PY --version)" >&2
   "$PY" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
 fi
 stamp=".venv/.assistcode-setup-${extras:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   spec="."
   [ -n "$extras" ] && spec=".[$extras]"
   echo "setup: installing assistcode${extras:+ [$extras]} (first run: a few minutes)" >&2
-  # llama.cpp (the [local] extra) compiles on first install: portable flags so a cached wheel runs on any x86-64.
+  if [[ ",$extras," == *",local,"* ]]; then
+    echo "setup: the offline model runs on llama.cpp, which pip compiles the first time (about 8 minutes on 2 cores;" >&2
+    echo "setup: later installs reuse the built wheel). Progress is shown below." >&2
+  fi
+  # Portable flags, so a cached llama.cpp wheel never crashes on another x86-64 CPU.
+  set +e
   CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
-    .venv/bin/python -m pip install --quiet --editable "$spec" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  .venv/bin/python -c "import assistcode" || { echo "setup: install failed" >&2; exit 1; }
+    .venv/bin/python -m pip install --editable "$spec" 2>&1 \
+    | grep --line-buffered -E "^(Building|Successfully|ERROR|error)|Building wheel|Created wheel" >&2
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then
+    echo "setup: pip install failed (status $status); run '.venv/bin/python -m pip install -e \"$spec\"' to see why" >&2
+    exit 1
+  fi
   if [[ ",$extras," == *",test,"* ]]; then
     # irrCAC pins scipy==1.12 (numpy<2), which would drag the whole stack back; its code runs on current scipy.
     .venv/bin/python -m pip install --quiet --no-deps -r tests/requirements-nodeps.txt 2>&1 | grep -v "^WARNING: Location" >&2 || true

@@ -107,3 +107,18 @@ def test_eval_command_on_a_project(run, tmp_path):
     result = json.loads(r.out)
     assert result["overall"][0]["comparison"] == "humans (ceiling)"
     assert result["meta"]["clustered_by_document"] and any("only 20 units" in n for n in result["notes"])
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_agree_reads_jsonl_and_parquet(run, tmp_path, suffix):
+    import pandas as pd
+
+    frame = pd.read_csv(long_file(tmp_path), dtype=str)
+    path = tmp_path / f"k.{suffix}"
+    if suffix == "jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        frame.to_parquet(path)
+    r = run("agree", path, "--level", "interval", "--json", "--n-boot", "0")
+    alpha = next(e for e in json.loads(r.out)["variables"][0]["estimates"] if e["statistic"] == "krippendorff_alpha")
+    assert round(alpha["value"], 3) == 0.849
