@@ -11,7 +11,7 @@ def test_migrations_produce_the_schema(tmp_path):
     tables = schema(db)
     assert tables["segments"] == ["id", "document_id", "position", "start", "end", "speaker", "text"]
     assert tables["annotations"] == ["id", "segment_id", "coder", "code", "confidence", "rationale", "evidence",
-                                     "evidence_start", "evidence_end", "import_id"]
+                                     "evidence_start", "evidence_end", "import_id", "run_id", "evidence_found"]
     assert tables["seen"] == ["segment_id", "coder", "import_id"]
     assert tables["documents"][-2:] == ["first_segment", "segment_count"]
     indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -62,7 +62,7 @@ def test_003_fills_segment_ranges_of_existing_documents(tmp_path):
         db.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
     db.execute("INSERT INTO documents (id, title, text, text_hash, encoding, segmenter) VALUES ('d1', 't', 'ab', 'h', 'utf-8', 'turn')")
     db.executemany('INSERT INTO segments VALUES (?, ?, ?, ?, ?, NULL, ?)', [("s1", "d1", 0, 0, 1, "a"), ("s2", "d1", 1, 1, 2, "b")])
-    assert migrate(db) == ["003_segments_clustered_by_document"]
+    assert migrate(db)[0] == "003_segments_clustered_by_document"
     assert db.execute("SELECT first_segment, segment_count FROM documents").fetchone() == (1, 2)
 
 

@@ -94,4 +94,71 @@ MIGRATIONS: list[tuple[str, str]] = [
         DROP INDEX segments_document;
         """,
     ),
+    (
+        "004_runs",
+        """
+        -- One pass of a provider over segments. Its coder holds the proposals (annotations) and what it saw.
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            coder TEXT NOT NULL UNIQUE REFERENCES coders(name),
+            fingerprint TEXT NOT NULL,      -- hash of what makes it "the same command": resumes match on it
+            status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'stopped')),
+            manifest TEXT NOT NULL,         -- provider, model, parameters, template, codebook, corpus, usage, counts
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX runs_fingerprint ON runs(fingerprint);
+        -- How each segment of a run ended: ok (with proposals, possibly none) or failed with a reason.
+        CREATE TABLE run_segments (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            segment_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+            reason TEXT,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            prompt_tokens REAL NOT NULL DEFAULT 0,
+            completion_tokens REAL NOT NULL DEFAULT 0,
+            cost REAL,
+            prompt_hash TEXT,
+            unknown_codes TEXT,             -- JSON list of code names the model invented (dropped)
+            quotes_not_found INTEGER NOT NULL DEFAULT 0,
+            self_consistency REAL,          -- share of samples that gave the majority code set
+            raw TEXT,                       -- the raw reply, kept where something was dropped or failed
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, segment_id)
+        ) WITHOUT ROWID;
+        -- Replies by the hash of (provider, model, parameters, rendered prompt, sample): paid for once.
+        CREATE TABLE call_cache (
+            key TEXT PRIMARY KEY,
+            reply TEXT NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            model TEXT,
+            mode TEXT,
+            created_at TEXT NOT NULL
+        );
+        -- The structured-output mode each endpoint accepted, so a refusal is paid for once.
+        CREATE TABLE endpoint_modes (
+            endpoint TEXT NOT NULL,
+            model TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (endpoint, model)
+        );
+        -- Codes an inductive run proposed, for the researcher to group and merge.
+        CREATE TABLE candidates (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            segment_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            definition TEXT NOT NULL,
+            evidence TEXT,
+            evidence_found INTEGER,
+            confidence REAL,
+            status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'merged', 'rejected')),
+            merged_into TEXT
+        );
+        ALTER TABLE annotations ADD COLUMN run_id INTEGER REFERENCES runs(id);
+        ALTER TABLE annotations ADD COLUMN evidence_found INTEGER;
+        """,
+    ),
 ]

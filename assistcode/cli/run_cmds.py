@@ -1,0 +1,204 @@
+"""``assistcode code``, ``assistcode runs list|show|delete`` and ``assistcode prompts list|show|render``."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..codebook import load_codebook
+from ..corpus import iter_segments
+from ..prompts import codebook_context, get_template, list_templates
+from ..runs import store as rs
+from ..runs.engine import RunConfig, code_project
+from .base import cli, open_project, project_option
+
+
+def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("coding"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                        TextColumn("calls {task.fields[calls]} cached {task.fields[cache]} ${task.fields[spent]}"),
+                        transient=False)
+    state: dict[str, Any] = {"task": None}
+
+    def update(s: dict[str, Any]) -> None:
+        if state["task"] is None:
+            state["task"] = progress.add_task("coding", total=s["total"], completed=0, rate="-", calls=0, cache=0, spent="0")
+            state["start"] = s["done"]
+            import time
+            state["t0"] = time.perf_counter()
+        import time
+        elapsed = max(time.perf_counter() - state["t0"], 1e-9)
+        progress.update(state["task"], completed=s["done"], rate=f"{(s['done'] - state['start']) / elapsed:.1f}",
+                        calls=s["calls"], cache=s["cache_hits"], spent=f"{s['spent']:.4f}")
+
+    return progress, update
+
+
+@cli.command("code")
+@click.option("--provider", default="openai", show_default=True, help="openai | langchain | mock | a plugin.")
+@click.option("--model", required=True, help="Model name (as the endpoint knows it).")
+@click.option("--template", default="deductive", show_default=True, help="Prompt template name or YAML file.")
+@click.option("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, else OpenAI).")
+@click.option("--api-key-env", default=None, help="Environment variable holding the API key (default: OPENAI_API_KEY).")
+@click.option("--chat-model", help="langchain: MODULE:CLASS of the chat model, e.g. langchain_openai:ChatOpenAI.")
+@click.option("--concurrency", type=int, default=8, show_default=True)
+@click.option("--samples", type=int, default=1, show_default=True, help="Self-consistency: samples per segment (majority vote).")
+@click.option("--batch-size", type=int, default=10, show_default=True, help="Segments per call (batch templates).")
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--max-tokens", type=int, default=1024, show_default=True)
+@click.option("--seed", type=int)
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per call before it counts as failed and is retried.")
+@click.option("--max-attempts", type=int, default=6, show_default=True)
+@click.option("--max-cost", type=float, help="Stop cleanly before spending more than this (USD).")
+@click.option("--price", help="IN,OUT: USD per million tokens (overrides the price table).")
+@click.option("--context-window", type=int, default=32768, show_default=True)
+@click.option("--codebook", "codebook_file", type=click.Path(path_type=Path), help="Code against this file instead of the current codebook.")
+@click.option("--local-only", is_flag=True, help="Refuse any endpoint not on this machine's loopback interface.")
+@click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@project_option
+def code_cmd(provider: str, model: str, template: str, base_url: str | None, api_key_env: str | None,
+             chat_model: str | None, concurrency: int, samples: int, batch_size: int, temperature: float,
+             max_tokens: int, seed: int | None, timeout: float, max_attempts: int, max_cost: float | None,
+             price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
+             as_json: bool, project_dir: Path) -> None:
+    """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice."""
+    api_key = os.environ.get(api_key_env) if api_key_env else None
+    options: dict[str, Any] = {}
+    if chat_model:
+        options["chat_model"] = chat_model
+        if base_url:
+            options["base_url"] = base_url
+    config = RunConfig(provider=provider, model=model, template=template, base_url=base_url if provider == "openai" else None,
+                       api_key=api_key, timeout=timeout, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                       concurrency=concurrency, samples=samples, batch_size=batch_size, max_attempts=max_attempts,
+                       max_cost=max_cost, price=price, context_window=context_window, local_only=local_only,
+                       provider_options=options)
+    if local_only and provider == "openai" and not base_url:
+        config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    with open_project(project_dir) as project:
+        codebook = load_codebook(codebook_file) if codebook_file else None
+        if dry_run or as_json:
+            result = code_project(project, config, codebook=codebook, dry_run=dry_run)
+        else:
+            progress, update = _progress_printer()
+            with progress:
+                result = code_project(project, config, codebook=codebook, progress=update)
+    if as_json:
+        click.echo(json.dumps({"run": result.run.coder if result.run else None, "already_finished": result.already_finished,
+                               "resumed": result.resumed, "calls": result.calls, "cache_hits": result.cache_hits,
+                               "seconds": result.seconds, "stopped": result.stopped, "counts": result.counts,
+                               "estimate": result.estimate}, indent=2))
+        return
+    if dry_run:
+        e = result.estimate or {}
+        click.echo(f"Dry run: {e['segments']} segments in {e['calls']} calls ({e['cached_calls']} already cached, free).")
+        click.echo(f"  prompt tokens      {e['prompt_tokens']:>10,}   ({e['tokenizer']})")
+        click.echo(f"  completion tokens  {e['completion_tokens_typical']:>10,} typical, at most {e['completion_tokens_at_most']:,}")
+        cost, most = e["cost_usd_typical"], e["cost_usd_at_most"]
+        text = "unknown price: pass --price IN,OUT" if cost is None else f"${cost:.4f} typical, at most ${most:.4f}"
+        click.echo(f"  cost               {text}")
+        return
+    c = result.counts
+    if result.already_finished:
+        click.echo(f"{result.run.coder}: already finished ({c['ok']} coded, {c['failed']} failed); no call made "
+                   f"({result.seconds:.2f} s). Delete it with `assistcode runs delete` to run it again from the cache.")
+        return
+    verb = "Resumed" if result.resumed else "Ran"
+    click.echo(f"{verb} {result.run.coder}: {c['ok']} coded, {c['failed']} failed; {result.calls} calls, "
+               f"{result.cache_hits} from cache; {c['prompt_tokens']:,} + {c['completion_tokens']:,} tokens"
+               + (f", ${c['cost_usd']:.4f}" if c.get("cost_usd") is not None else "") + f"; {result.seconds:.1f} s.")
+    if c["unknown_codes_dropped"] or c["quotes_not_found"]:
+        click.echo(f"  {c['unknown_codes_dropped']} invented codes dropped, {c['quotes_not_found']} evidence quotes not found "
+                   "in their segment (raw replies kept: assistcode runs show).")
+    if result.stopped:
+        click.echo(f"  {result.stopped}. Run the same command to continue.")
+    if c["failed"]:
+        click.echo("  Failed segments are listed by `assistcode runs show " + str(result.run.id) + "`.")
+
+
+@cli.group()
+def runs() -> None:
+    """List, show and delete model runs."""
+
+
+@runs.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@project_option
+def runs_list(as_json: bool, project_dir: Path) -> None:
+    with open_project(project_dir) as project:
+        rows = [(r, rs.segment_counts(project.db, r.id)) for r in rs.list_runs(project.db)]
+    if as_json:
+        click.echo(json.dumps([{"id": r.id, "coder": r.coder, "status": r.status, "started_at": r.started_at,
+                                "finished_at": r.finished_at, **c} for r, c in rows], indent=2))
+        return
+    for r, c in rows:
+        click.echo(f"{r.id:>4}  {r.coder:40} {r.status:9} ok {c['ok']:>6} failed {c['failed']:>5}  {r.started_at}")
+
+
+@runs.command("show")
+@click.argument("run")
+@project_option
+def runs_show(run: str, project_dir: Path) -> None:
+    """A run's manifest and its failed segments."""
+    with open_project(project_dir) as project:
+        r = rs.get_run(project.db, run)
+        failed = project.db.execute("SELECT segment_id, reason FROM run_segments WHERE run_id = ? AND status = 'failed'",
+                                    (r.id,)).fetchall()
+    click.echo(json.dumps({"id": r.id, "coder": r.coder, "status": r.status, "started_at": r.started_at,
+                           "finished_at": r.finished_at, "manifest": r.manifest,
+                           "failed": [{"segment_id": s, "reason": why} for s, why in failed]}, indent=2))
+
+
+@runs.command("delete")
+@click.argument("run")
+@project_option
+def runs_delete(run: str, project_dir: Path) -> None:
+    """Delete a run and its proposals (the call cache stays)."""
+    with open_project(project_dir) as project:
+        r = rs.delete_run(project.db, run)
+    click.echo(f"Deleted {r.coder}.")
+
+
+@cli.group()
+def prompts() -> None:
+    """List, show and render prompt templates."""
+
+
+@prompts.command("list")
+@project_option
+def prompts_list(project_dir: Path) -> None:
+    for t in list_templates(project_dir if (project_dir / "assistcode.db").exists() else None):
+        click.echo(f"{t.name:18} v{t.version}  {t.output:9} {t.hash[:12]}  {t.spec.description.split('.')[0]}")
+
+
+@prompts.command("show")
+@click.argument("name")
+def prompts_show(name: str) -> None:
+    t = get_template(name)
+    click.echo(t.source)
+
+
+@prompts.command("render")
+@click.argument("name")
+@click.option("--segment", "segment_id", help="Segment id (default: the first).")
+@project_option
+def prompts_render(name: str, segment_id: str | None, project_dir: Path) -> None:
+    """Render a template on one of the project's segments, exactly as a model would see it."""
+    with open_project(project_dir) as project:
+        t = get_template(name, project.path)
+        codebook = project.codebook()
+        segs = [s for s in iter_segments(project.db) if segment_id is None or s.id == segment_id]
+        if not segs:
+            raise click.ClickException(f"no segment {segment_id!r}")
+        seg = segs[0]
+        seg_ctx = {"id": seg.id, "text": seg.text, "speaker": seg.speaker}
+        rendered = t.render(codes=codebook_context(codebook), codebook_name=codebook.name, examples=[],
+                            segment=seg_ctx, segments=[seg_ctx])
+    click.echo(rendered.text)
+    click.echo(f"-- {t.name} v{t.version}, template {t.hash[:12]}, rendered {rendered.hash[:12]}", err=True)

@@ -1,0 +1,57 @@
+"""Keeping secrets and transcripts where they belong: URL redaction, tracing off, loopback checks."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .errors import InputError
+
+_SECRET_PARAMS = {"key", "api-key", "api_key", "apikey", "token", "access_token", "sig", "signature", "code", "password"}
+TRACING_VARIABLES = ("LANGCHAIN_TRACING_V2", "LANGCHAIN_TRACING", "LANGSMITH_TRACING", "LANGSMITH_TRACING_V2")
+
+
+def redact_url(url: str | None) -> str | None:
+    """The URL with any password in it and any secret-looking query parameter replaced by ``***``."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+    query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def tracing_off_unless_asked() -> None:
+    """LangChain/LangSmith tracing sends prompts (transcripts) to a remote service: off unless the user set
+    ``ASSISTCODE_ALLOW_TRACING=1``."""
+    if os.environ.get("ASSISTCODE_ALLOW_TRACING") == "1":
+        return
+    for var in TRACING_VARIABLES:
+        os.environ[var] = "false"
+
+
+def is_loopback(url: str) -> bool:
+    """True when the URL's host is on the loopback interface (127.0.0.0/8, ::1, localhost)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def check_local_only(url: str | None, local_only: bool) -> None:
+    if local_only and url and not is_loopback(url):
+        raise InputError(f"--local-only refuses the endpoint {redact_url(url)}: it is not on this machine's loopback "
+                         "interface", field="--base-url", hint="use a server on 127.0.0.1, or drop --local-only")

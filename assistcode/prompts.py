@@ -1,0 +1,151 @@
+"""Prompt templates: versioned YAML files (``prompts/``) rendered with Jinja2, where a missing variable is an error.
+
+Every template puts the codebook first, as a prefix that is byte-identical across calls (so servers can reuse their
+prompt cache), and the segment or segments last. Each rendered prompt is hashed; the hash is part of the cache key
+and of every proposal's provenance.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InputError
+from .ids import canonical_json, sha256_text
+from .model import Codebook
+from .resources import resource_dir
+
+Output = Literal["codes", "batch", "cot", "inductive"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class TemplateSpec(BaseModel):
+    """A prompt template file."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    """Used on the command line (``--template``) and in every proposal's provenance."""
+    version: int = Field(ge=1)
+    """Bumped whenever the wording changes; copied into every result."""
+    description: str
+    output: Output = "codes"
+    """The reply shape: codes for one segment, codes for a batch, reasoning then codes, or candidate codes."""
+    messages: list[Message] = Field(min_length=1)
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                          trim_blocks=True, lstrip_blocks=True)
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    messages: tuple[dict[str, str], ...]
+
+    @cached_property
+    def hash(self) -> str:
+        return sha256_text(canonical_json(list(self.messages)))
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)
+
+
+@dataclass(frozen=True)
+class Template:
+    spec: TemplateSpec
+    source: str
+    """The file's text: its hash identifies this exact template."""
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+    @property
+    def output(self) -> Output:
+        return self.spec.output
+
+    @cached_property
+    def hash(self) -> str:
+        return sha256_text(self.source)
+
+    @cached_property
+    def _compiled(self) -> list[tuple[str, jinja2.Template]]:
+        try:
+            return [(m.role, _ENV.from_string(m.content)) for m in self.spec.messages]
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(f"template syntax error: {exc.message}", path=self.path, line=exc.lineno) from exc
+
+    def render(self, **context: Any) -> RenderedPrompt:
+        """Render every message; a variable the template uses but the context lacks is an error."""
+        try:
+            return RenderedPrompt(tuple({"role": role, "content": t.render(**context).strip() + "\n"}
+                                        for role, t in self._compiled))
+        except jinja2.UndefinedError as exc:
+            raise InputError(f"template {self.name!r} needs a variable the context lacks: {exc.message}",
+                             path=self.path, hint="see `assistcode prompts show NAME` for its variables") from exc
+
+
+def codebook_context(codebook: Codebook) -> list[dict[str, Any]]:
+    """The codebook as templates see it."""
+    return [c.as_dict() for c in codebook.codes]
+
+
+def load_template(path: str | Path) -> Template:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read template: {exc}", path=path) from exc
+    try:
+        spec = TemplateSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        msg = f"unknown key {field!r}" if err["type"] == "extra_forbidden" else err["msg"]
+        raise InputError(msg, path=path, field=field) from exc
+    return Template(spec, text, path)
+
+
+def template_dirs(project_dir: Path | None = None) -> list[Path]:
+    """Where templates are looked up: a project's own ``prompts/`` first, then the shipped ones."""
+    dirs = []
+    if project_dir is not None and (project_dir / "prompts").is_dir():
+        dirs.append(project_dir / "prompts")
+    dirs.append(resource_dir("prompts"))
+    return dirs
+
+
+def list_templates(project_dir: Path | None = None) -> list[Template]:
+    seen: dict[str, Template] = {}
+    for d in template_dirs(project_dir):
+        for path in sorted(d.glob("*.yaml")):
+            t = load_template(path)
+            seen.setdefault(t.name, t)
+    return list(seen.values())
+
+
+def get_template(name: str, project_dir: Path | None = None) -> Template:
+    """A template by name, or by path to a YAML file."""
+    if name.endswith((".yaml", ".yml")) and Path(name).exists():
+        return load_template(name)
+    for t in list_templates(project_dir):
+        if t.name == name:
+            return t
+    raise InputError(f"no prompt template named {name!r}", field="--template",
+                     hint="available: " + ", ".join(t.name for t in list_templates(project_dir)))

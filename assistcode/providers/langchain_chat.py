@@ -1,0 +1,48 @@
+"""Any LangChain chat model, named by import path (``langchain_openai:ChatOpenAI``) and built with ``model=`` and
+the options given. Replies are asked for as JSON in the prompt (JSON mode where the model supports it)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InputError
+from ..privacy import redact_url, tracing_off_unless_asked
+from .base import CallOptions, ProviderError, Reply, TransientError, require, resolve
+
+
+class LangChainProvider:
+    name = "langchain"
+
+    def __init__(self, model: str, chat_model: str | None = None, json_mode: bool = True, **options: Any) -> None:
+        tracing_off_unless_asked()
+        require("langchain_core", "langchain-core")
+        if not chat_model or ":" not in chat_model:
+            raise InputError("the langchain provider needs --chat-model MODULE:CLASS, e.g. langchain_openai:ChatOpenAI",
+                             field="--chat-model")
+        cls = resolve(chat_model)
+        self.model = model
+        self.chat_model = chat_model
+        self.options = {k: v for k, v in options.items() if v is not None and k not in ("on_mode_change", "mode")}
+        self._llm = cls(model=model, **self.options)
+        self.json_mode = json_mode
+
+    async def complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
+        llm = self._llm.bind(temperature=options.temperature, max_tokens=options.max_tokens)
+        if self.json_mode and options.schema is not None:
+            llm = llm.bind(response_format={"type": "json_object"})
+        try:
+            msg = await llm.ainvoke([(m["role"], m["content"]) for m in messages])
+        except Exception as exc:  # LangChain wraps each SDK's errors differently; sort by status where there is one
+            status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+            if status == 429 or (isinstance(status, int) and status >= 500) or "timeout" in type(exc).__name__.lower():
+                raise TransientError(f"{type(exc).__name__}: {exc}") from None
+            raise ProviderError(f"{type(exc).__name__}: {exc}") from None
+        usage = getattr(msg, "usage_metadata", None) or {}
+        return Reply(str(msg.content), usage.get("input_tokens", 0), usage.get("output_tokens", 0), self.model, "langchain")
+
+    def describe(self) -> dict[str, Any]:
+        safe = {k: (redact_url(v) if "url" in k else v) for k, v in self.options.items()
+                if "key" not in k.lower() and "secret" not in k.lower() and "token" not in k.lower()}
+        return {"provider": self.name, "chat_model": self.chat_model, "model": self.model, "options": safe}
+
+    async def aclose(self) -> None:
+        return None

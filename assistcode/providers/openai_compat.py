@@ -1,0 +1,135 @@
+"""Any OpenAI-compatible chat-completions endpoint (OpenAI, Azure, Ollama, vLLM, LM Studio, llama.cpp server).
+
+Structured output is asked for in the best way the server supports: JSON schema, then JSON mode (with the schema,
+which llama.cpp's server honours), then a forced tool call, then the prompt alone. A refusal is recognised by the
+error's body (it names ``response_format``, ``json_schema``, ``tools`` or says "not supported"), not by the status
+alone, since some servers answer an unsupported ``response_format`` with HTTP 500; other 5xx are retried. The
+mode that worked is remembered per endpoint and model.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable
+
+from ..privacy import redact_url
+from .base import CallOptions, ProviderError, Reply, TransientError, require
+
+MODES = ("json_schema", "json_object", "tools", "prompt")
+_REFUSAL = re.compile(r"response_format|json_schema|json_object|schema|tool|not supported|unsupported|unknown (field|parameter)|"
+                      r"unrecognized|extra inputs", re.IGNORECASE)
+_MODE_MEMORY: dict[tuple[str, str], str] = {}
+
+
+def _error_text(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    return f"{exc} {body}"
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
+                 mode: str | None = None, on_mode_change: Callable[[str, str, str], None] | None = None, **_: Any) -> None:
+        openai = require("openai", "openai")
+        self.model = model
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        key = api_key or os.environ.get("ASSISTCODE_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            key = "not-needed"  # local servers take any key; remote ones answer 401, reported as such
+        self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, timeout=timeout, max_retries=0)
+        self._openai = openai
+        self.timeout = timeout
+        self.endpoint = (redact_url(self.base_url) or "https://api.openai.com/v1", model)
+        if mode is not None and mode not in MODES:
+            raise ProviderError(f"unknown structured-output mode {mode!r}; one of {', '.join(MODES)}")
+        self.mode = mode or _MODE_MEMORY.get(self.endpoint, MODES[0])
+        self.on_mode_change = on_mode_change
+
+    def _request(self, messages: list[dict[str, str]], options: CallOptions, mode: str) -> dict[str, Any]:
+        req: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": options.temperature,
+                               "max_tokens": options.max_tokens, **options.extra}
+        if options.seed is not None:
+            req["seed"] = options.seed
+        schema = options.schema
+        if schema is None or mode == "prompt":
+            return req
+        if mode == "json_schema":
+            req["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+        elif mode == "json_object":
+            req["response_format"] = {"type": "json_object", "schema": schema}
+        elif mode == "tools":
+            req["tools"] = [{"type": "function", "function": {"name": "reply", "description": "Return the coding.",
+                                                              "parameters": schema}}]
+            req["tool_choice"] = {"type": "function", "function": {"name": "reply"}}
+        return req
+
+    def _downgrade(self, refused: str) -> bool:
+        """Move past the refused mode (once, however many calls in flight saw the same refusal)."""
+        if self.mode != refused:
+            return True  # another call already moved on: retry with the current mode
+        i = MODES.index(self.mode)
+        if i + 1 >= len(MODES):
+            return False
+        old, self.mode = self.mode, MODES[i + 1]
+        _MODE_MEMORY[self.endpoint] = self.mode
+        if self.on_mode_change:
+            self.on_mode_change(self.endpoint[0], self.model, self.mode)
+        return True
+
+    async def complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
+        oa = self._openai
+        while True:
+            mode = self.mode
+            try:
+                resp = await self._client.chat.completions.create(**self._request(messages, options, mode))
+            except oa.RateLimitError as exc:
+                retry = exc.response.headers.get("retry-after") if exc.response is not None else None
+                raise TransientError(f"rate limited (429): {exc.message}", _seconds(retry)) from None
+            except (oa.BadRequestError, oa.UnprocessableEntityError, oa.InternalServerError, oa.NotFoundError) as exc:
+                refused = options.schema is not None and mode != "prompt" and _REFUSAL.search(_error_text(exc))
+                status = getattr(exc, "status_code", None)
+                if refused and not (status == 404 and "model" in _error_text(exc).lower()):
+                    if self._downgrade(mode):
+                        continue
+                if isinstance(exc, oa.InternalServerError):
+                    raise TransientError(f"server error ({status}): {exc.message}") from None
+                raise ProviderError(f"request refused ({status}): {exc.message}") from None
+            except oa.AuthenticationError as exc:
+                raise ProviderError(f"authentication failed ({exc.status_code}): check the API key") from None
+            except oa.APITimeoutError:
+                raise TransientError(f"timed out after {self.timeout:g} s") from None
+            except oa.APIConnectionError as exc:
+                raise TransientError(f"connection failed: {exc.__cause__ or exc}") from None
+            except oa.APIStatusError as exc:
+                if exc.status_code >= 500:
+                    raise TransientError(f"server error ({exc.status_code})") from None
+                raise ProviderError(f"request refused ({exc.status_code}): {exc.message}") from None
+            return self._reply(resp, mode)
+
+    def _reply(self, resp: Any, mode: str) -> Reply:
+        if not resp.choices:
+            raise TransientError("reply with no choices")
+        msg = resp.choices[0].message
+        text = msg.content or ""
+        if mode == "tools" and msg.tool_calls:
+            text = msg.tool_calls[0].function.arguments
+        usage = resp.usage
+        return Reply(text, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+                     getattr(resp, "model", None), mode)
+
+    def describe(self) -> dict[str, Any]:
+        return {"provider": self.name, "model": self.model, "base_url": redact_url(self.base_url),
+                "structured_output": self.mode, "timeout_s": self.timeout}
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
