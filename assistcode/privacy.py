@@ -55,3 +55,27 @@ def check_local_only(url: str | None, local_only: bool) -> None:
     if local_only and url and not is_loopback(url):
         raise InputError(f"--local-only refuses the endpoint {redact_url(url)}: it is not on this machine's loopback "
                          "interface", field="--base-url", hint="use a server on 127.0.0.1, or drop --local-only")
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The password and secret-looking query values inside a URL."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in _SECRET_PARAMS and v]
+    return found
+
+
+class Scrubber:
+    """Replaces known secrets in any text before it is stored, logged or shown (servers echo URLs in errors)."""
+
+    def __init__(self, secrets: list[str | None]) -> None:
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str | None) -> str | None:
+        if not text:
+            return text
+        for s in self.secrets:
+            text = text.replace(s, "***")
+        return text

@@ -8,6 +8,8 @@ segment ends as ok (with proposals, possibly none) or failed with a reason, writ
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import platform
 import random
 import time
@@ -20,7 +22,7 @@ from ..corpus import iter_segments
 from ..errors import InputError
 from ..ids import canonical_json, hash_json, sha256_text
 from ..model import Codebook, Segment
-from ..privacy import check_local_only, redact_url, tracing_off_unless_asked
+from ..privacy import Scrubber, check_local_only, redact_url, tracing_off_unless_asked, url_secrets
 from ..prompts import RenderedPrompt, Template, codebook_context, get_template
 from ..providers.base import CallOptions, Provider, ProviderError, TransientError, get_provider
 from . import store as rs
@@ -120,6 +122,9 @@ class Engine:
         self.spent = 0.0
         self.stopped: str | None = None
         self._context = {"codes": codebook_context(codebook), "codebook_name": codebook.name, "examples": config.examples}
+        self.scrub = Scrubber([config.api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ASSISTCODE_API_KEY"),
+                               *url_secrets(config.base_url),
+                               *(str(v) for k, v in config.provider_options.items() if "key" in k.lower() or "token" in k.lower())])
 
     # -- rendering and keys --------------------------------------------------------------------------------------
     def render(self, group: Sequence[Segment]) -> RenderedPrompt:
@@ -233,7 +238,7 @@ class Engine:
                 if attempt >= min(3, self.config.max_attempts):  # a malformed reply is asked again, twice at most
                     raise _Failed(str(exc), attempt, raw=reply.text) from None
                 continue
-            rs.cache_put(self.db, key, reply.text, reply.prompt_tokens, reply.completion_tokens, reply.model, reply.mode)
+            rs.cache_put(self.db, key, self.scrub(reply.text), reply.prompt_tokens, reply.completion_tokens, reply.model, reply.mode)
             return _Sample(results, spent_p, spent_c, attempt, reply.text, rendered.hash)
         raise _Failed("no usable reply", self.config.max_attempts, raw=last)
 
@@ -277,14 +282,14 @@ class Engine:
         cost = self.price.cost(tokens[0], tokens[1]) if self.price else None
         if not samples:
             f = failure or _Failed("no reply", 0)
-            rs.record_segment(self.db, run, seg.id, status="failed", reason=f.reason, attempts=max(f.attempts, int(tokens[2])),
-                              prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash,
-                              raw=f.raw)
+            rs.record_segment(self.db, run, seg.id, status="failed", reason=self.scrub(f.reason),
+                              attempts=max(f.attempts, int(tokens[2])), prompt_tokens=tokens[0], completion_tokens=tokens[1],
+                              cost=cost, prompt_hash=prompt_hash, raw=self.scrub(f.raw))
             return
         proposals, consistency = _vote([v for v, _ in samples])
         unknown = sorted({c for v, _ in samples for c in v.unknown_codes})
         not_found = sum(1 for p in proposals if p.evidence and not p.evidence_found)
-        raw = samples[0][1].raw if (unknown or not_found) else None
+        raw = self.scrub(samples[0][1].raw) if (unknown or not_found) else None
         rs.record_segment(self.db, run, seg.id, status="ok", proposals=proposals, attempts=max(int(tokens[2]), 1),
                           prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash,
                           unknown_codes=unknown, quotes_not_found=not_found,
@@ -358,6 +363,7 @@ class Engine:
         manifest["last_session"] = {"calls": self.calls, "cache_hits": self.cache_hits, "seconds": round(time.perf_counter() - start, 3)}
         if self.stopped:
             manifest["stopped"] = self.stopped
+        manifest = json.loads(self.scrub(json.dumps(manifest)) or "{}")
         rs.update_run(self.db, run.id, "finished" if finished else "stopped", manifest, finished)
         return RunResult(rs.get_run(self.db, run.id), resumed=existing is not None, calls=self.calls,
                          cache_hits=self.cache_hits, seconds=time.perf_counter() - start, stopped=self.stopped, counts=counts)
