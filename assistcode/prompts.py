@@ -6,12 +6,13 @@ and of every proposal's provenance.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import jinja2.meta
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,12 +61,16 @@ class RenderedPrompt:
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)
 
 
+_PER_CALL = frozenset({"segment", "segments"})
+
+
 @dataclass(frozen=True)
 class Template:
     spec: TemplateSpec
     source: str
     """The file's text: its hash identifies this exact template."""
     path: Path | None = None
+    _prefix_cache: dict[tuple, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -84,17 +89,31 @@ class Template:
         return sha256_text(self.source)
 
     @cached_property
-    def _compiled(self) -> list[tuple[str, jinja2.Template]]:
+    def _compiled(self) -> list[tuple[str, jinja2.Template, frozenset[str]]]:
         try:
-            return [(m.role, _ENV.from_string(m.content)) for m in self.spec.messages]
+            out = []
+            for m in self.spec.messages:
+                names = frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(m.content)))
+                out.append((m.role, _ENV.from_string(m.content), names))
+            return out
         except jinja2.TemplateSyntaxError as exc:
             raise InputError(f"template syntax error: {exc.message}", path=self.path, line=exc.lineno) from exc
 
     def render(self, **context: Any) -> RenderedPrompt:
-        """Render every message; a variable the template uses but the context lacks is an error."""
+        """Render every message; a variable the template uses but the context lacks is an error. A message that
+        uses no per-segment variable (the codebook prefix) is rendered once per context and reused."""
         try:
-            return RenderedPrompt(tuple({"role": role, "content": t.render(**context).strip() + "\n"}
-                                        for role, t in self._compiled))
+            messages = []
+            for i, (role, t, names) in enumerate(self._compiled):
+                if names & _PER_CALL:
+                    content = t.render(**context)
+                else:
+                    key = (i, id(context.get("codes")), id(context.get("examples")), context.get("codebook_name"))
+                    content = self._prefix_cache.get(key)
+                    if content is None:
+                        content = self._prefix_cache[key] = t.render(**context)
+                messages.append({"role": role, "content": content.strip() + "\n"})
+            return RenderedPrompt(tuple(messages))
         except jinja2.UndefinedError as exc:
             raise InputError(f"template {self.name!r} needs a variable the context lacks: {exc.message}",
                              path=self.path, hint="see `assistcode prompts show NAME` for its variables") from exc

@@ -63,3 +63,42 @@ def versions(project_dir: Path) -> None:
         for v in project.codebook_versions():
             mark = "*" if v["current"] else " "
             click.echo(f"{mark} {v['seq']:>3} {v['hash'][:12]} {v['codes']:>4} codes  {v['name']}  ({v['created_at']})")
+
+
+@codebook.command()
+@click.option("--all", "show_all", is_flag=True, help="Include merged and rejected candidates.")
+@click.option("--threshold", type=float, default=0.6, show_default=True, help="Name similarity that groups candidates.")
+@click.option("--merge", "merge_ids", help="Comma-separated candidate ids to merge into one new code.")
+@click.option("--as", "as_name", help="Name of the merged code (default: the first candidate's).")
+@click.option("--definition", help="Definition of the merged code (default: the first candidate's).")
+@click.option("--parent", help="Parent code of the merged code.")
+@click.option("--reject", "reject_ids", help="Comma-separated candidate ids to reject.")
+@project_option
+def candidates(show_all: bool, threshold: float, merge_ids: str | None, as_name: str | None, definition: str | None,
+               parent: str | None, reject_ids: str | None, project_dir: Path) -> None:
+    """Codes proposed by inductive runs: grouped by similarity; merge a group into a new codebook version."""
+    from ..candidates import group_candidates, list_candidates, merge_candidates, reject_candidates
+
+    def ids(text: str) -> list[int]:
+        try:
+            return [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise click.BadParameter("expected comma-separated numbers") from None
+
+    with open_project(project_dir) as project:
+        if merge_ids:
+            cb, code = merge_candidates(project, ids(merge_ids), as_name, definition, parent)
+            click.echo(f"Added {code.id!r} ({code.name}); codebook version {cb.hash[:12]} is now current.")
+            return
+        if reject_ids:
+            n = reject_candidates(project.db, ids(reject_ids))
+            click.echo(f"Rejected {n} candidates.")
+            return
+        found = list_candidates(project.db, None if show_all else "new")
+    if not found:
+        click.echo("No candidate codes. Run an inductive template: assistcode code --template inductive ...")
+        return
+    for n, group in enumerate(group_candidates(found, threshold), start=1):
+        click.echo(f"group {n} ({len(group)}):")
+        for c in group:
+            click.echo(f"  [{c.id}] {c.name}: {c.definition[:100]}  ({c.status}; segment {c.segment_id})")

@@ -54,14 +54,18 @@ class OpenAIProvider:
         schema = options.schema
         if schema is None or mode == "prompt":
             return req
+        # Sent as extra_body: the SDK walks typed parameters recursively on every call (milliseconds for a nested
+        # schema); the body is the same JSON either way.
+        extra: dict[str, Any] = {}
         if mode == "json_schema":
-            req["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+            extra["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
         elif mode == "json_object":
-            req["response_format"] = {"type": "json_object", "schema": schema}
+            extra["response_format"] = {"type": "json_object", "schema": schema}
         elif mode == "tools":
-            req["tools"] = [{"type": "function", "function": {"name": "reply", "description": "Return the coding.",
-                                                              "parameters": schema}}]
-            req["tool_choice"] = {"type": "function", "function": {"name": "reply"}}
+            extra["tools"] = [{"type": "function", "function": {"name": "reply", "description": "Return the coding.",
+                                                                "parameters": schema}}]
+            extra["tool_choice"] = {"type": "function", "function": {"name": "reply"}}
+        req["extra_body"] = extra
         return req
 
     def _downgrade(self, refused: str) -> bool:

@@ -121,25 +121,45 @@ class Engine:
         self.cache_hits = 0
         self.spent = 0.0
         self.stopped: str | None = None
+        self._schema: dict[str, Any] | None = None
+        self._schema_json: str | None = None
+        self._key_prefix: str | None = None
         self._context = {"codes": codebook_context(codebook), "codebook_name": codebook.name, "examples": config.examples}
         self.scrub = Scrubber([config.api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ASSISTCODE_API_KEY"),
                                *url_secrets(config.base_url),
                                *(str(v) for k, v in config.provider_options.items() if "key" in k.lower() or "token" in k.lower())])
 
     # -- rendering and keys --------------------------------------------------------------------------------------
+    @staticmethod
+    def labels(group: Sequence[Segment]) -> list[str]:
+        """What a batch prompt calls its segments: 1, 2, 3... (a segment id costs about eight tokens, twice)."""
+        return [str(i + 1) for i in range(len(group))]
+
     def render(self, group: Sequence[Segment]) -> RenderedPrompt:
-        segs = [{"id": s.id, "text": s.text, "speaker": s.speaker} for s in group]
+        names = self.labels(group) if self.template.output == "batch" else [s.id for s in group]
+        segs = [{"id": name, "text": s.text, "speaker": s.speaker} for name, s in zip(names, group)]
         if self.template.output == "batch":
             return self.template.render(segments=segs, **self._context)
         return self.template.render(segment=segs[0], **self._context)
 
     def schema(self, group: Sequence[Segment]) -> dict[str, Any]:
-        return reply_schema(self.template.output, sorted(self.code_ids), [s.id for s in group])
+        if self.template.output != "batch":  # the same for every call: build it once
+            if self._schema is None:
+                self._schema = reply_schema(self.template.output, sorted(self.code_ids))
+            return self._schema
+        return reply_schema(self.template.output, sorted(self.code_ids), self.labels(group))
 
     def cache_key(self, rendered: RenderedPrompt, sample: int, group: Sequence[Segment]) -> str:
-        return hash_json({"provider": self.config.provider, "model": self.config.model, "params": self.config.params(),
-                          "endpoint": redact_url(self.config.base_url), "prompt": list(rendered.messages),
-                          "schema": self.schema(group), "sample": sample})
+        """sha256 of (provider, model, parameters, endpoint, reply schema, rendered prompt, sample index)."""
+        if self._key_prefix is None:
+            self._key_prefix = canonical_json({"provider": self.config.provider, "model": self.config.model,
+                                               "params": self.config.params(), "endpoint": redact_url(self.config.base_url)})
+        schema = self._schema_json if self.template.output != "batch" else None
+        if schema is None:
+            schema = canonical_json(self.schema(group))
+            if self.template.output != "batch":
+                self._schema_json = schema
+        return sha256_text("\x1f".join((self._key_prefix, schema, rendered.hash, str(sample))))
 
     def fingerprint(self, segments: Sequence[Segment]) -> str:
         c = self.config
@@ -200,9 +220,13 @@ class Engine:
         hit = rs.cache_get(self.db, key)
         if hit is not None:
             self.cache_hits += 1
-            results = validate_reply(parse_json(hit["reply"]), self.template.output, group, self.code_ids)
+            results = validate_reply(parse_json(hit["reply"]), self.template.output, group, self.code_ids, self.labels(group))
             return _Sample(results, hit["prompt_tokens"], hit["completion_tokens"], 0, hit["reply"], rendered.hash)
-        tokens = count_message_tokens(list(rendered.messages))
+        chars = sum(len(m["content"]) for m in rendered.messages)
+        # a token is at least one character: count tokens only where the prompt might not fit, or money is counted
+        exact = chars + 16 * len(rendered.messages) + self.config.max_tokens > self.config.context_window or (
+            self.config.max_cost is not None and self.price is not None)
+        tokens = count_message_tokens(list(rendered.messages)) if exact else 0
         if tokens + self.config.max_tokens > self.config.context_window:
             raise _Failed(f"prompt of {tokens} tokens plus {self.config.max_tokens} for the reply exceeds the context "
                           f"window of {self.config.context_window} (segment not truncated: split it, or raise --context-window)", 0)
@@ -233,12 +257,12 @@ class Engine:
                 self.spent += self.price.cost(reply.prompt_tokens, reply.completion_tokens)
             last = reply.text
             try:
-                results = validate_reply(parse_json(reply.text), self.template.output, group, self.code_ids)
+                results = validate_reply(parse_json(reply.text), self.template.output, group, self.code_ids, self.labels(group))
             except ReplyError as exc:
                 if attempt >= min(3, self.config.max_attempts):  # a malformed reply is asked again, twice at most
                     raise _Failed(str(exc), attempt, raw=reply.text) from None
                 continue
-            rs.cache_put(self.db, key, self.scrub(reply.text), reply.prompt_tokens, reply.completion_tokens, reply.model, reply.mode)
+            rs.cache_put(self.db, key, self.scrub(reply.text) or "", reply.prompt_tokens, reply.completion_tokens, reply.model, reply.mode)
             return _Sample(results, spent_p, spent_c, attempt, reply.text, rendered.hash)
         raise _Failed("no usable reply", self.config.max_attempts, raw=last)
 
@@ -321,6 +345,8 @@ class Engine:
                 "tokenizer": "o200k_base (offline)"}
 
     async def run(self, segments: Sequence[Segment], dry_run: bool = False) -> RunResult:
+        if not dry_run:
+            self.provider  # import the SDK and build the client before the clock starts
         start = time.perf_counter()
         fingerprint = self.fingerprint(segments)
         existing = rs.find_run(self.db, fingerprint)

@@ -188,8 +188,10 @@ def validate_codes(items: Any, segment: Segment, code_ids: set[str]) -> Validate
     return v
 
 
-def validate_reply(data: dict[str, Any], output: str, segments: Sequence[Segment], code_ids: set[str]) -> dict[str, Validated]:
-    """segment id -> validated proposals. For a batch, segments the reply leaves out are missing from the result."""
+def validate_reply(data: dict[str, Any], output: str, segments: Sequence[Segment], code_ids: set[str],
+                   labels: Sequence[str] | None = None) -> dict[str, Validated]:
+    """segment id -> validated proposals. For a batch, segments the reply leaves out are missing from the result;
+    ``labels`` are the names the prompt gave the segments (short numbers save tokens), in order."""
     if output in ("codes", "cot"):
         if "codes" not in data:
             raise ReplyError("reply has no 'codes' list")
@@ -201,14 +203,14 @@ def validate_reply(data: dict[str, Any], output: str, segments: Sequence[Segment
         entries = data.get("segments")
         if not isinstance(entries, list):
             raise ReplyError("reply has no 'segments' list")
-        by_id = {s.id: s for s in segments}
+        by_label = dict(zip(labels or [s.id for s in segments], segments))
         out: dict[str, Validated] = {}
         for entry in entries:
             if not isinstance(entry, dict):
                 raise ReplyError("an entry of 'segments' is not an object")
-            sid = str(entry.get("segment_id", ""))
-            if sid in by_id and sid not in out:
-                out[sid] = validate_codes(entry.get("codes", []), by_id[sid], code_ids)
+            seg = by_label.get(str(entry.get("segment_id", "")).strip())
+            if seg is not None and seg.id not in out:
+                out[seg.id] = validate_codes(entry.get("codes", []), seg, code_ids)
         return out
     if output == "inductive":
         cands = data.get("candidates")

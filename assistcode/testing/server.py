@@ -41,6 +41,8 @@ class Plan:
 
 class _Handler(BaseHTTPRequestHandler):
     server: "FakeOpenAIServer._HTTP"
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    disable_nagle_algorithm = True  # as real servers do: no 40 ms delayed-ACK stall between headers and body
 
     def log_message(self, *args: Any) -> None:  # quiet
         return
