@@ -21,20 +21,23 @@ def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped
 
     progress = Progress(TextColumn("coding"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                        TextColumn("calls {task.fields[calls]} cached {task.fields[cache]} ${task.fields[spent]}"),
+                        TextColumn("tok {task.fields[tokens]} fail {task.fields[failed]} calls {task.fields[calls]} "
+                                   "cache {task.fields[cache]} ${task.fields[spent]}"),
                         transient=False)
     state: dict[str, Any] = {"task": None}
 
     def update(s: dict[str, Any]) -> None:
         if state["task"] is None:
-            state["task"] = progress.add_task("coding", total=s["total"], completed=0, rate="-", calls=0, cache=0, spent="0")
+            state["task"] = progress.add_task("coding", total=s["total"], completed=0, rate="-", calls=0, cache=0, spent="0",
+                                              tokens="0", failed=0)
             state["start"] = s["done"]
             import time
             state["t0"] = time.perf_counter()
         import time
         elapsed = max(time.perf_counter() - state["t0"], 1e-9)
         progress.update(state["task"], completed=s["done"], rate=f"{(s['done'] - state['start']) / elapsed:.1f}",
-                        calls=s["calls"], cache=s["cache_hits"], spent=f"{s['spent']:.4f}")
+                        calls=s["calls"], cache=s["cache_hits"], spent=f"{s['spent']:.4f}", tokens=f"{s['tokens']:,.0f}",
+                        failed=s["failed"])
 
     return progress, update
 

@@ -119,6 +119,8 @@ class Engine:
         self.price: Price | None = price_for(config.provider, config.model, config.price)
         self.calls = 0
         self.cache_hits = 0
+        self.tokens = 0.0
+        self.failed = 0
         self.spent = 0.0
         self.stopped: str | None = None
         self._schema: dict[str, Any] | None = None
@@ -304,7 +306,9 @@ class Engine:
     def _record(self, run: rs.RunRow, seg: Segment, samples: list[tuple[Validated, _Sample]], failure: _Failed | None,
                 tokens: list[float], prompt_hash: str | None) -> None:
         cost = self.price.cost(tokens[0], tokens[1]) if self.price else None
+        self.tokens += tokens[0] + tokens[1]
         if not samples:
+            self.failed += 1
             f = failure or _Failed("no reply", 0)
             rs.record_segment(self.db, run, seg.id, status="failed", reason=self.scrub(f.reason),
                               attempts=max(f.attempts, int(tokens[2])), prompt_tokens=tokens[0], completion_tokens=tokens[1],
@@ -375,7 +379,8 @@ class Engine:
                     return
                 state["done"] += len(group)
                 if self.progress:
-                    self.progress({**state, "calls": self.calls, "cache_hits": self.cache_hits, "spent": self.spent})
+                    self.progress({**state, "calls": self.calls, "cache_hits": self.cache_hits, "spent": self.spent,
+                                   "tokens": self.tokens, "failed": self.failed})
 
         try:
             await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, max(queue.qsize(), 1)))))

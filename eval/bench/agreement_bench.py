@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 import warnings
@@ -25,6 +24,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
 
 from assistcode.agreement import cohen_kappa, fleiss_kappa, gwet_ac1, krippendorff_alpha  # noqa: E402
 from assistcode.agreement.summary import estimate  # noqa: E402
@@ -136,11 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                  "speedup_vs_fastest": per_resample * n_boot / t_boot, "target_s": 2.0})
     print(f"bootstrap: {t_boot:.3f} s for {n_boot} resamples; krippendorff.alpha loop ~{per_resample * n_boot:.1f} s "
           f"({per_resample * n_boot / t_boot:.0f}x)")
-    report = {"machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                          "numpy": np.__version__}, "quick": args.quick, "cases": rows}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    emit({"numpy": np.__version__, "quick": args.quick, "cases": rows}, args.json, show=False)
     return 0
 
 

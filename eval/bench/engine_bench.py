@@ -19,6 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
 
 from assistcode.project import Project  # noqa: E402
 from assistcode.runs.engine import RunConfig, code_project  # noqa: E402
@@ -104,10 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                             "engine_speedup": baseline / first.seconds},
         "target": "engine within 1.10x of ideal",
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, args.json)
     return 0
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
 
 WORDS = ("the ward team safety leadership matron quality board nurse chief executive patient trust change "
          "culture support everyone clinicians managers drive infrastructure values").split()
@@ -110,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["ratio_of_bare_speed"] = result["assistcode_import"]["segments_per_s"] / result["bare_executemany"]["segments_per_s"]
     result["target"] = ">= 0.5 of the bare executemany rate"
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, args.json)
     return 0
 
 

@@ -21,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
 
 from assistcode import gold_standards  # noqa: E402
 from assistcode.project import Project  # noqa: E402
@@ -89,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
               "batch_vs_per_code": per_segment["batch"] / per_segment["one call per segment per code"],
               "batch_vs_per_segment": per_segment["batch"] / per_segment["one call per segment"],
               "target": "batch <= 1/5 of one call per segment per code"}
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, args.json)
     return 0
 
 
