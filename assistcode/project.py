@@ -68,6 +68,24 @@ class Project:
         d.mkdir(exist_ok=True)
         return d
 
+    # -- settings --------------------------------------------------------------------------------------------------
+    SETTINGS = {"local_only": bool}
+
+    def config(self) -> dict[str, Any]:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        return {"local_only": False, **(json.loads(row[0]) if row else {})}
+
+    def set_config(self, key: str, value: str | bool) -> None:
+        if key not in self.SETTINGS:
+            raise ProjectError(f"unknown setting {key!r}; settings: {', '.join(self.SETTINGS)}")
+        if isinstance(value, str):
+            if value.lower() not in ("true", "false", "on", "off", "1", "0", "yes", "no"):
+                raise ProjectError(f"{key} takes on or off, not {value!r}")
+            value = value.lower() in ("true", "on", "1", "yes")
+        settings = {**self.config(), key: value}
+        with transaction(self.db):
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('config', ?)", (json.dumps(settings),))
+
     # -- corpus -----------------------------------------------------------------------------------------------
     def import_corpus(self, paths: Iterable[str | Path], *, segmenter: str = "turn",
                       segmenter_options: dict[str, Any] | None = None, options: ReadOptions | None = None,

@@ -186,8 +186,22 @@ def coders(as_json: bool, project_dir: Path) -> None:
 @cli.command()
 @click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default="assistcode-demo",
               show_default=True, help="Where to put the demo project.")
-def demo(project_dir: Path) -> None:
-    """Run the whole loop on the shipped seed gold standard."""
+@click.option("--model", default=None, help="Offline model (catalogued name or .gguf path); default: the catalogue's default.")
+@click.option("--n-boot", type=int, default=1000, show_default=True)
+def demo(project_dir: Path, model: str | None, n_boot: int) -> None:
+    """The whole loop on the shipped seed gold standard: import, code with the offline model, evaluate, report."""
     from ..demo import run_demo
+    from ..localmodels import DEFAULT_MODEL
+    from ..report import tables_for, to_terminal
+    from .run_cmds import _progress_printer
 
-    run_demo(project_dir, echo=click.echo).close()
+    progress, update = _progress_printer()
+
+    def show(report: dict) -> None:
+        to_terminal(tables_for(report), report.get("notes", []))
+
+    with progress:
+        project, _, _ = run_demo(project_dir, echo=lambda line: progress.console.print(line, soft_wrap=True, highlight=False),
+                                 model=model or DEFAULT_MODEL, n_boot=n_boot,
+                                 progress=update, show_report=show)
+    project.close()

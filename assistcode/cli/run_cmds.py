@@ -43,8 +43,9 @@ def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped
 
 
 @cli.command("code")
-@click.option("--provider", default="openai", show_default=True, help="openai | langchain | mock | a plugin.")
-@click.option("--model", required=True, help="Model name (as the endpoint knows it).")
+@click.option("--provider", default="openai", show_default=True, help="openai | local | langchain | mock | a plugin.")
+@click.option("--model", help="Model name as the endpoint knows it (local: a catalogued model or a .gguf path; "
+                              "default: the catalogue's default).")
 @click.option("--template", default="deductive", show_default=True, help="Prompt template name or YAML file.")
 @click.option("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, else OpenAI).")
 @click.option("--api-key-env", default=None, help="Environment variable holding the API key (default: OPENAI_API_KEY).")
@@ -71,6 +72,12 @@ def code_cmd(provider: str, model: str, template: str, base_url: str | None, api
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
              as_json: bool, project_dir: Path) -> None:
     """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice."""
+    if model is None:
+        if provider != "local":
+            raise click.UsageError("--model is required (the name the endpoint knows the model by)")
+        from ..localmodels import DEFAULT_MODEL
+
+        model = DEFAULT_MODEL
     api_key = os.environ.get(api_key_env) if api_key_env else None
     options: dict[str, Any] = {}
     if chat_model:

@@ -66,6 +66,7 @@ _REGISTRY: dict[str, Factory | str] = {
     "mock": "assistcode.providers.mock:MockProvider",
     "openai": "assistcode.providers.openai_compat:OpenAIProvider",
     "langchain": "assistcode.providers.langchain_chat:LangChainProvider",
+    "local": "assistcode.providers.local:LocalProvider",
 }
 
 

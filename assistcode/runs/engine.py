@@ -110,6 +110,8 @@ class Engine:
         if config.samples < 1 or config.concurrency < 1 or config.batch_size < 1:
             raise InputError("samples, concurrency and batch size must be 1 or more")
         check_local_only(config.base_url, config.local_only)
+        if config.local_only and config.provider == "langchain":
+            check_local_only(str(config.provider_options.get("base_url") or "https://remote.invalid"), True)
         tracing_off_unless_asked()
         self.db, self.codebook, self.config = db, codebook, config
         self.template = template or get_template(config.template, project_dir)
@@ -423,6 +425,10 @@ def code_project(project: Any, config: RunConfig, *, codebook: Codebook | None =
                  segment_ids: Sequence[str] | None = None) -> RunResult:
     """Code a project's segments (all, or ``segment_ids``) against its current codebook (or ``codebook``)."""
     codebook = codebook or project.codebook()
+    if project.config().get("local_only") and not config.local_only:
+        config.local_only = True  # the project's setting holds for every run
+        if config.provider == "openai" and not config.base_url:
+            config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     segments = list(iter_segments(project.db))
     if segment_ids is not None:
         wanted = set(segment_ids)
