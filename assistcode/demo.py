@@ -15,7 +15,7 @@ SEED = "leadership-quality-safety"
 
 
 def run_demo(directory: str | Path, echo: Callable[[str], None] = print, *, model: str = DEFAULT_MODEL,
-             n_boot: int = 1000, progress: Callable[[dict[str, Any]], None] | None = None,
+             n_boot: int = 1000, max_tokens: int = 512, progress: Callable[[dict[str, Any]], None] | None = None,
              show_report: Callable[[dict[str, Any]], None] | None = None) -> tuple[Project, RunResult, dict[str, Any]]:
     """Import the seed gold standard, code it with the local model, evaluate against the authors' codes, and
     write the report into the project folder."""
@@ -38,7 +38,7 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, *, mode
         install_model(model, echo=lambda line: echo("      " + line))
     echo(f"[4/5] Coding every segment with {model} (a few seconds per segment on a laptop CPU)")
     result = code_project(project, RunConfig(provider="local", model=model, template="deductive", concurrency=1,
-                                             max_tokens=512), progress=progress)
+                                             max_tokens=max_tokens), progress=progress)
     c = result.counts
     state = "already coded (from an earlier demo)" if result.already_finished else f"{result.seconds:.0f} s"
     echo(f"      {c['ok']} coded, {c['failed']} failed; {state}")

@@ -47,3 +47,12 @@ def needs_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not present")
     return path
+
+
+def seed_project(path: Path) -> Path:
+    """A project holding the shipped seed gold standard (what `assistcode demo` imports first)."""
+    from assistcode import gold_standards
+
+    with Project.init(path) as p:
+        gold_standards.load_into(p, "leadership-quality-safety")
+    return path

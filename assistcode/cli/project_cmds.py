@@ -188,7 +188,8 @@ def coders(as_json: bool, project_dir: Path) -> None:
               show_default=True, help="Where to put the demo project.")
 @click.option("--model", default=None, help="Offline model (catalogued name or .gguf path); default: the catalogue's default.")
 @click.option("--n-boot", type=int, default=1000, show_default=True)
-def demo(project_dir: Path, model: str | None, n_boot: int) -> None:
+@click.option("--max-tokens", type=int, default=512, show_default=True, help="Reply length cap per segment.")
+def demo(project_dir: Path, model: str | None, n_boot: int, max_tokens: int) -> None:
     """The whole loop on the shipped seed gold standard: import, code with the offline model, evaluate, report."""
     from ..demo import run_demo
     from ..localmodels import DEFAULT_MODEL
@@ -202,6 +203,6 @@ def demo(project_dir: Path, model: str | None, n_boot: int) -> None:
 
     with progress:
         project, _, _ = run_demo(project_dir, echo=lambda line: progress.console.print(line, soft_wrap=True, highlight=False),
-                                 model=model or DEFAULT_MODEL, n_boot=n_boot,
+                                 model=model or DEFAULT_MODEL, n_boot=n_boot, max_tokens=max_tokens,
                                  progress=update, show_report=show)
     project.close()

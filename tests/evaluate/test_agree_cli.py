@@ -4,7 +4,7 @@ import pytest
 
 from assistcode.agreement import gwet_ac1, krippendorff_alpha
 
-from ..conftest import DATA, needs_shared
+from ..conftest import DATA, needs_shared, seed_project
 from ..agreement.test_published import KRIPPENDORFF_2011
 
 CONVABUSE_ARGS = [
@@ -90,8 +90,7 @@ def test_agree_bad_file(run, tmp_path):
 
 
 def test_eval_command_on_a_project(run, tmp_path):
-    proj = tmp_path / "p"
-    run("demo", "--project", proj)
+    proj = seed_project(tmp_path / "p")
     r = run("eval", "--project", proj)
     assert r.code == 2 and "only 1 coder" in r.err and "assistcode code" in r.err
     # a second human coder: the ceiling appears
