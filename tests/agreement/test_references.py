@@ -54,7 +54,7 @@ def units_frame(data):
 
 @settings(max_examples=150, deadline=None)
 @given(matrices())
-@pytest.mark.filterwarnings("ignore::pandas.errors.SettingWithCopyWarning")
+@pytest.mark.filterwarnings("ignore:.*value is trying to be set on a copy")
 def test_against_irrcac(data):
     frame = units_frame(data)
     assume(frame.notna().any(axis=1).sum() >= 2)  # irrCAC's variance divides by n(n - 1)
