@@ -58,7 +58,9 @@ def units_frame(data):
 def test_against_irrcac(data):
     frame = units_frame(data)
     assume(frame.notna().any(axis=1).sum() >= 2)  # irrCAC's variance divides by n(n - 1)
-    cac = irr.CAC(frame, digits=18)
+    # categories given explicitly: under pandas 3, irrCAC's own inference (stack().unique()) counts NaN as a category
+    cats = sorted(set(frame.stack().dropna().tolist()))
+    cac = irr.CAC(frame, categories=cats, digits=18)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref_fleiss = cac.fleiss()["est"]
