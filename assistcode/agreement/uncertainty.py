@@ -123,6 +123,8 @@ def _bca_probs(theta: float, boots: np.ndarray, jack: np.ndarray, probs: np.ndar
         return probs  # the bias correction is infinite: fall back to the percentile interval
     z0 = ndtri(share)
     jack = jack[np.isfinite(jack)]
+    if jack.size < 2:  # no acceleration can be estimated: bias-corrected percentile only
+        jack = np.zeros(2)
     diff = jack.mean() - jack
     denom = 6 * (diff**2).sum() ** 1.5
     a = (diff**3).sum() / denom if denom > 0 else 0.0
