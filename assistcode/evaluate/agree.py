@@ -160,8 +160,8 @@ def agree(data: CodingData, opts: AgreeOptions | None = None) -> dict[str, Any]:
     multi = None
     label_codes = [c for c in data.codes if c not in grouped]
     if label_codes and single is None:
-        restricted = data.map_codes(lambda c: c).subset(list(data.coders))
-        sets = [[None if s is None else frozenset(c for c in s if c in label_codes) for s in row] for row in restricted.sets]
+        keep = set(label_codes)
+        sets = [[None if s is None else s & keep for s in row] for row in data.sets]
         multi = _est("krippendorff_alpha", sets, opts, None, level="masi")
     coders_per_unit = np.array([[s is not None for s in row] for row in data.sets]).sum(0)
     return {

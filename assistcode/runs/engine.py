@@ -101,6 +101,7 @@ def corpus_fingerprint(segments: Sequence[Segment]) -> str:
     return sha256_text("\n".join(s.id for s in segments))
 
 
+
 class Engine:
     """One run of ``config`` over ``segments`` of a project store."""
 
@@ -128,10 +129,17 @@ class Engine:
         self._schema: dict[str, Any] | None = None
         self._schema_json: str | None = None
         self._key_prefix: str | None = None
+        self._corpus_key: tuple[Sequence[Segment], str] | None = None
         self._context = {"codes": codebook_context(codebook), "codebook_name": codebook.name, "examples": config.examples}
         self.scrub = Scrubber([config.api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ASSISTCODE_API_KEY"),
                                *url_secrets(config.base_url),
                                *(str(v) for k, v in config.provider_options.items() if "key" in k.lower() or "token" in k.lower())])
+
+    def _corpus(self, segments: Sequence[Segment]) -> str:
+        """The corpus fingerprint, computed once per run (a million ids take a while to hash)."""
+        if self._corpus_key is None or self._corpus_key[0] is not segments:
+            self._corpus_key = (segments, corpus_fingerprint(segments))
+        return self._corpus_key[1]
 
     # -- rendering and keys --------------------------------------------------------------------------------------
     @staticmethod
@@ -169,7 +177,7 @@ class Engine:
         c = self.config
         return hash_json({"provider": c.provider, "model": c.model, "endpoint": redact_url(c.base_url),
                           "params": c.params(), "template": self.template.hash, "codebook": self.codebook.hash,
-                          "corpus": corpus_fingerprint(segments), "samples": c.samples,
+                          "corpus": self._corpus(segments), "samples": c.samples,
                           "batch_size": c.batch_size if self.template.output == "batch" else 1,
                           "examples": hash_json(c.examples), "options": {k: str(v) for k, v in c.provider_options.items()}})
 
@@ -205,7 +213,7 @@ class Engine:
                            "max_attempts": c.max_attempts, "context_window": c.context_window},
             "template": {"name": self.template.name, "version": self.template.version, "hash": self.template.hash},
             "codebook": {"name": self.codebook.name, "hash": self.codebook.hash, "codes": len(self.codebook)},
-            "corpus": {"fingerprint": corpus_fingerprint(segments), "segments": len(segments)},
+            "corpus": {"fingerprint": self._corpus(segments), "segments": len(segments)},
             "examples": {"count": len(c.examples), "hash": hash_json(c.examples)},
             "price_usd_per_m_tokens": asdict(self.price) if self.price else None,
             "package": {"assistcode": __version__, "python": platform.python_version()},
