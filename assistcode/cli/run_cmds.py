@@ -43,7 +43,7 @@ def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped
 
 
 @cli.command("code")
-@click.option("--provider", default="openai", show_default=True, help="openai | local | langchain | mock | a plugin.")
+@click.option("--provider", default="openai", show_default=True, help="openai | local | similarity | langchain | mock | a plugin.")
 @click.option("--model", help="Model name as the endpoint knows it (local: a catalogued model or a .gguf path; "
                               "default: the catalogue's default).")
 @click.option("--template", default="deductive", show_default=True, help="Prompt template name or YAML file.")
@@ -64,14 +64,28 @@ def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped
 @click.option("--codebook", "codebook_file", type=click.Path(path_type=Path), help="Code against this file instead of the current codebook.")
 @click.option("--local-only", is_flag=True, help="Refuse any endpoint not on this machine's loopback interface.")
 @click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
+@click.option("--calibrate-with", help="similarity: the gold coder whose codes calibrate per-code thresholds (cross-fitted).")
 @click.option("--json", "as_json", is_flag=True)
 @project_option
 def code_cmd(provider: str, model: str, template: str, base_url: str | None, api_key_env: str | None,
              chat_model: str | None, concurrency: int, samples: int, batch_size: int, temperature: float,
              max_tokens: int, seed: int | None, timeout: float, max_attempts: int, max_cost: float | None,
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
-             as_json: bool, project_dir: Path) -> None:
+             calibrate_with: str | None, as_json: bool, project_dir: Path) -> None:
     """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice."""
+    if provider == "similarity":
+        from ..similarity import run_similarity
+
+        with open_project(project_dir) as project:
+            codebook = load_codebook(codebook_file) if codebook_file else None
+            result, notes = run_similarity(project, calibrate_with=calibrate_with, codebook=codebook)
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+        c = result.counts
+        state = "already finished" if result.already_finished else f"scored in {result.seconds:.1f} s"
+        click.echo(f"{result.run.coder}: {c['ok']} segments, {state}"
+                   + ("" if calibrate_with else " (no gold to calibrate on: one default threshold; pass --calibrate-with CODER)"))
+        return
     if model is None:
         if provider != "local":
             raise click.UsageError("--model is required (the name the endpoint knows the model by)")
