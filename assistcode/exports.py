@@ -22,22 +22,6 @@ _SEGMENT_SQL = (
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:  # type: ignore[type-arg]
-    """Write to a temporary file beside ``path`` and rename it into place only when writing succeeded."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces it on success (for writers that want a file name)."""
     path = Path(path)
@@ -50,6 +34,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:  # type: ignore[type-arg]
+    """Write to a temporary file beside ``path`` and rename it into place only when writing succeeded."""
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
 
 
 def iter_segment_rows(db: sqlite3.Connection, batch: int = 10_000) -> Iterator[list[tuple]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
 from .errors import GoldError
-from .readers.tabular import KEY_SEP, unit_key
+from .readers.tabular import KEY_SEP, cell_text, unit_key
 from .textio import sniff_file_encoding
 
 Layout = Literal["long", "wide", "onehot"]
@@ -105,11 +105,7 @@ def read_records(path: str | Path, encoding: str | None = None) -> tuple[list[st
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if value != value else (str(int(value)) if value.is_integer() else str(value))
-    return str(value).strip()
+    return cell_text(value).strip()
 
 
 def _need(header: Sequence[str], columns: Sequence[str], path: Path, option: str) -> None:

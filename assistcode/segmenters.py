@@ -31,7 +31,6 @@ _LABEL_LINE = re.compile(
     rf"|(?P<name>[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){{0,2}})[ \t]*:[ \t]+)",
     re.MULTILINE,
 )
-_WS = " \t\n\r\f\v\u00a0\u2028\u2029"
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:

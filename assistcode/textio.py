@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from .errors import EncodingError
 
@@ -31,37 +32,55 @@ def normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def sniff_encoding(data: bytes, path: str | Path | None = None) -> tuple[str, list[str]]:
-    """Choose the encoding of ``data`` by the rules above; raise :class:`EncodingError` when none fits."""
-    if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", []
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", []
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise EncodingError(
-            f"binary content (NUL byte at offset {nul})",
-            path=path,
-            hint="assistcode reads text; save the file as UTF-8 text, or as UTF-16 with a byte-order mark",
-        )
-    try:
-        codecs.decode(data, "utf-8")
-        return "utf-8", []
-    except UnicodeDecodeError as exc:
-        bad = exc.start
-    if _CP1252_UNDEFINED.isdisjoint(data):
-        line = data.count(b"\n", 0, bad) + 1
+def _sniff(chunks: Iterable[bytes], path: str | Path | None) -> tuple[str, list[str]]:
+    """The rules above, over the bytes of a text in chunks (one chunk for a small file, many for a large table)."""
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    bad_line: int | None = None
+    cp1252_ok, offset, lines, first = True, 0, 0, True
+    for chunk in chunks:
+        if first:
+            first = False
+            if chunk.startswith(codecs.BOM_UTF8):
+                return "utf-8-sig", []
+            if chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                return "utf-16", []
+        nul = chunk.find(b"\x00")
+        if nul >= 0:
+            raise EncodingError(
+                f"binary content (NUL byte at offset {offset + nul})",
+                path=path,
+                hint="assistcode reads text; save the file as UTF-8 text, or as UTF-16 with a byte-order mark",
+            )
+        if bad_line is None:
+            try:
+                utf8.decode(chunk)
+            except UnicodeDecodeError as exc:
+                bad_line = lines + chunk.count(b"\n", 0, max(exc.start, 0)) + 1
+        cp1252_ok = cp1252_ok and _CP1252_UNDEFINED.isdisjoint(chunk)
+        lines += chunk.count(b"\n")
+        offset += len(chunk)
+    if bad_line is None:
+        try:
+            utf8.decode(b"", final=True)
+            return "utf-8", []
+        except UnicodeDecodeError:
+            bad_line = lines + 1
+    if cp1252_ok:
         return "cp1252", [
-            f"{path or 'input'}: not valid UTF-8 (first bad byte on line {line}); read as cp1252 (Windows-1252). "
+            f"{path or 'input'}: not valid UTF-8 (first bad byte on line {bad_line}); read as cp1252 (Windows-1252). "
             "Pass --encoding if that is wrong."
         ]
-    line = data.count(b"\n", 0, bad) + 1
     raise EncodingError(
-        f"unknown encoding: not UTF-8 (bad byte on line {line}), not UTF-16 with a BOM, not cp1252",
+        f"unknown encoding: not UTF-8 (bad byte on line {bad_line}), not UTF-16 with a BOM, not cp1252",
         path=path,
-        line=line,
+        line=bad_line,
         hint="pass --encoding NAME, e.g. --encoding latin-1",
     )
+
+
+def sniff_encoding(data: bytes, path: str | Path | None = None) -> tuple[str, list[str]]:
+    """Choose the encoding of ``data`` by the rules above; raise :class:`EncodingError` when none fits."""
+    return _sniff([data], path)
 
 
 def decode_bytes(data: bytes, *, path: str | Path | None = None, encoding: str | None = None) -> Decoded:
@@ -97,46 +116,7 @@ def read_text(path: str | Path, encoding: str | None = None) -> Decoded:
 def sniff_file_encoding(path: str | Path, chunk_size: int = 1 << 24) -> tuple[str, list[str]]:
     """:func:`sniff_encoding` for a file of any size, read in chunks (for streamed tables)."""
     path = Path(path)
+    if path.stat().st_size == 0:
+        raise EncodingError("empty file: no text to import", path=path)
     with path.open("rb") as fh:
-        head = fh.read(4)
-        if not head:
-            raise EncodingError("empty file: no text to import", path=path)
-        if head.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig", []
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16", []
-        fh.seek(0)
-        utf8 = codecs.getincrementaldecoder("utf-8")()
-        is_utf8, cp1252_ok, offset, lines = True, True, 0, 0
-        while chunk := fh.read(chunk_size):
-            nul = chunk.find(b"\x00")
-            if nul >= 0:
-                raise EncodingError(f"binary content (NUL byte at offset {offset + nul})", path=path)
-            if is_utf8:
-                try:
-                    utf8.decode(chunk)
-                except UnicodeDecodeError as exc:
-                    is_utf8 = False
-                    lines += chunk.count(b"\n", 0, max(exc.start, 0))
-            if cp1252_ok and not _CP1252_UNDEFINED.isdisjoint(chunk):
-                cp1252_ok = False
-            if is_utf8:
-                lines += chunk.count(b"\n")
-            offset += len(chunk)
-        if is_utf8:
-            try:
-                utf8.decode(b"", final=True)
-                return "utf-8", []
-            except UnicodeDecodeError:
-                is_utf8 = False
-        if cp1252_ok:
-            return "cp1252", [
-                f"{path}: not valid UTF-8 (first bad byte near line {lines + 1}); read as cp1252 (Windows-1252). "
-                "Pass --encoding if that is wrong."
-            ]
-        raise EncodingError(
-            "unknown encoding: not UTF-8, not UTF-16 with a BOM, not cp1252",
-            path=path,
-            line=lines + 1,
-            hint="pass --encoding NAME, e.g. --encoding latin-1",
-        )
+        return _sniff(iter(lambda: fh.read(chunk_size), b""), path)

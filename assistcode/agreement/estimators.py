@@ -1,7 +1,8 @@
 """Every coefficient as per-unit sufficient statistics plus a function of their sums.
 
 A coefficient over units is ``finish(sum_u stats[u])``. The same two pieces give the point estimate (all weights
-1), bootstrap replicates (weights = how often each unit was drawn) and jackknife values (one unit left out), so the
+1), bootstrap replicates (weights = how often each unit was drawn) and jackknife values (sums less one unit's;
+:func:`assistcode.agreement.uncertainty.jackknife`), so the
 uncertainty is computed from exactly the code that computes the value.
 
 ``stats`` is a sparse units x m matrix; ``finish`` maps sums of shape (..., m) to values of shape (...).
@@ -55,12 +56,6 @@ class Estimator:
         sums = np.asarray((self.stats.T @ weights.T).T)
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.finish(sums)
-
-    def jackknife(self) -> np.ndarray:
-        """Leave-one-unit-out values, shape (units,)."""
-        dense = self.stats.toarray()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self.finish(self.sums()[None, :] - dense)
 
 
 # -- two coders -----------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import AgreementError
 from . import estimators as est
-from ._data import coerce
+from ._data import Ratings, coerce
 from .coefficients import alpha_estimator
 from .uncertainty import bootstrap_interval, gwet_se, kappa_se, pabak_se
 
@@ -62,10 +62,10 @@ class Estimate:
 
 
 def estimator_for(statistic: str, data: Any, *, level: str = "nominal", weights: str = "linear",
-                  categories: Sequence[Any] | None = None) -> est.Estimator:
+                  categories: Sequence[Any] | None = None, ratings: Ratings | None = None) -> est.Estimator:
     if statistic == "krippendorff_alpha":
         return alpha_estimator(data, level, categories)
-    r = coerce(data, categories)
+    r = ratings if ratings is not None else coerce(data, categories)
     q = len(categories) if categories is not None else r.k
     builders = {
         "percent_agreement": lambda: est.percent(r),
@@ -82,10 +82,9 @@ def estimator_for(statistic: str, data: Any, *, level: str = "nominal", weights:
     return builders[statistic]()
 
 
-def _analytic(statistic: str, data: Any, weights: str, categories: Sequence[Any] | None) -> float | None:
+def _analytic(statistic: str, r: Ratings, weights: str, categories: Sequence[Any] | None) -> float | None:
     if statistic not in ANALYTIC:
         return None
-    r = coerce(data, categories)
     with np.errstate(all="ignore"):
         if statistic in ("cohen_kappa", "weighted_kappa"):
             w = est.kappa_weights(r, weights) if statistic == "weighted_kappa" else None
@@ -101,7 +100,9 @@ def estimate(statistic: str, data: Any, *, level: str = "nominal", weights: str 
              ci_method: str = "bca", clusters: Sequence[Any] | None = None, seed: int | None = 0) -> Estimate:
     """The coefficient with a bootstrap interval over units (clustered when ``clusters`` gives each unit's
     cluster, e.g. its document) and an analytic standard error where one exists."""
-    e = estimator_for(statistic, data, level=level, weights=weights, categories=categories)
+    # coerced once, for the coefficient and its analytic standard error (alpha coerces its own way: sets, levels)
+    r = coerce(data, categories) if statistic != "krippendorff_alpha" else None
+    e = estimator_for(statistic, data, level=level, weights=weights, categories=categories, ratings=r)
     value = e.value()
     n_coders = len(data) if not hasattr(data, "shape") else data.shape[0]
     if n_boot > 0:
@@ -111,7 +112,7 @@ def estimate(statistic: str, data: Any, *, level: str = "nominal", weights: str 
     else:
         low = high = se_boot = float("nan")
         undefined = 0
-    se = _analytic(statistic, data, weights, categories)
+    se = _analytic(statistic, r, weights, categories) if r is not None else None
     convention = CONVENTIONS[statistic] + (f"; level {level}" if statistic == "krippendorff_alpha" else "")
     note = f"{undefined} of {n_boot} resamples undefined" if undefined else ""
     if not np.isfinite(value):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,7 @@ def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped
             state["task"] = progress.add_task("coding", total=s["total"], completed=0, rate="-", calls=0, cache=0, spent="0",
                                               tokens="0", failed=0)
             state["start"] = s["done"]
-            import time
             state["t0"] = time.perf_counter()
-        import time
         elapsed = max(time.perf_counter() - state["t0"], 1e-9)
         progress.update(state["task"], completed=s["done"], rate=f"{(s['done'] - state['start']) / elapsed:.1f}",
                         calls=s["calls"], cache=s["cache_hits"], spent=f"{s['spent']:.4f}", tokens=f"{s['tokens']:,.0f}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def verify(path: Path, expected: str | None) -> None:
 def _part_files(target: Path, spec: ModelSpec) -> list[Path]:
     """The carried files, found through the installed wheels' RECORDs, in package order (part1, part2, ...)."""
     dists = sorted(metadata.distributions(path=[str(target)]),
-                   key=lambda d: [int(x) if x.isdigit() else x for x in __import__("re").split(r"(\d+)", d.metadata["Name"])])
+                   key=lambda d: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", d.metadata["Name"])])
     files = []
     for dist in dists:
         for f in dist.files or []:

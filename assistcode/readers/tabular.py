@@ -113,14 +113,18 @@ KEY_SEP = "\x1f"
 
 def unit_key(row: dict[str, Any], columns: tuple[str, ...] | list[str]) -> str:
     """The key of a row identified by several columns together (their text joined by U+001F)."""
-    return KEY_SEP.join(_as_text(row.get(c)) for c in columns)
+    return KEY_SEP.join(cell_text(row.get(c)) for c in columns)
 
 
-def _as_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A table cell as text: empty for None or NaN, ``3`` rather than ``3.0`` for a float that is an integer."""
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        if value.is_integer():
+            return str(int(value))
     return str(value)
 
 
@@ -144,13 +148,13 @@ def read_table(path: Path, options: ReadOptions) -> Iterator[Source]:
     skipped = 0
     first = True
     for number, row in enumerate(rows, start=1):
-        text = normalise_newlines(_as_text(row.get(text_column)))
+        text = normalise_newlines(cell_text(row.get(text_column)))
         if not text.strip():
             skipped += 1
             continue
         key = unit_key(row, options.id_columns) if options.id_columns else f"row:{number}"
         title = key[:80].replace(KEY_SEP, " / ") if options.id_columns else f"{path.stem} row {number}"
-        metadata = {"source": path.name, "row": number, **{c: _as_text(row.get(c)) for c in meta_columns}, **extra}
+        metadata = {"source": path.name, "row": number, **{c: cell_text(row.get(c)) for c in meta_columns}, **extra}
         doc = Document(text, title=title, metadata=metadata, encoding="table", key=key)
         yield Source(doc, warnings=warnings if first else [], skipped=skipped)
         first, skipped = False, 0

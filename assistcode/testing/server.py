@@ -159,7 +159,7 @@ class FakeOpenAIServer:
             return 500, {"error": {"message": "internal error", "type": "server_error"}}, {}, plan.latency
         if outcome == "stall":
             return 200, self._completion(body, '{"codes": []}'), {}, plan.stall_seconds
-        content = self._content(body)
+        content = keyword_reply(body["messages"])
         if outcome == "malformed":
             content = content[: max(1, len(content) // 2)]
         elif outcome in ("unknown_code", "invented_quote"):
@@ -174,12 +174,6 @@ class FakeOpenAIServer:
                         c["evidence"] = f"words that are nowhere {roll2:.6f}"
             content = json.dumps(data)
         return 200, self._completion(body, content), {}, plan.latency
-
-    def _content(self, body: dict[str, Any]) -> str:
-        text = keyword_reply(body["messages"])
-        if body.get("tools"):
-            return text
-        return text
 
     def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
         prompt = sum(len(m["content"]) for m in body["messages"]) // 4
