@@ -178,7 +178,11 @@ def run_similarity(project: Any, *, calibrate_with: str | None = None, folds: in
     if calibrate_with:
         from .evaluate import from_store
 
-        data = from_store(project.db, [calibrate_with], codebook)
+        if calibrate_with == "consensus" and "consensus" not in {c["name"] for c in project.coders()}:
+            data = from_store(project.db, None, codebook)
+            data = data.with_consensus().subset(["consensus"])
+        else:
+            data = from_store(project.db, [calibrate_with], codebook)
         index = {u: i for i, u in enumerate(data.units)}
         gold = np.full((len(segments), len(codebook)), np.nan)
         for s_i, seg in enumerate(segments):

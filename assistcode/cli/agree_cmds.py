@@ -11,6 +11,7 @@ from ..evaluate import EvalOptions, evaluate, from_store, from_table
 from ..evaluate.agree import AgreeOptions, agree, parse_condition, parse_variable
 from ..gold import read_gold
 from ..report import tables_for, to_terminal, write_reports
+from ..evaluate import history
 from .base import cli, open_project, project_option
 from .project_cmds import _split_columns
 
@@ -113,4 +114,6 @@ def eval_cmd(coders: tuple[str, ...], reference: str | None, rollup: int | None,
     opts = EvalOptions(n_boot=n_boot, seed=seed, ci_method=ci_method, ci_level=ci_level, cluster=not no_cluster,
                        reference=reference, by=_split_columns(by))
     result = evaluate(data, opts)
+    with open_project(project_dir) as project:
+        history.record(project.db, result)
     _emit(result, as_json, markdown, html, json_out, f"Agreement: {codebook.name}")

@@ -41,6 +41,28 @@ def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped
     return progress, update
 
 
+def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
+    """Few-shot examples from the review (``reviewed``) or a JSON file of ``[{"text", "codes"}]``."""
+    from ..errors import InputError
+
+    if source == "reviewed":
+        from ..review import reviewed_examples
+
+        examples = reviewed_examples(project.db, k)
+        if not examples:
+            raise InputError("no settled review decisions to draw examples from", field="--examples",
+                             hint="review some items first (`assistcode review`)")
+        return examples
+    path = Path(source)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read examples: {exc}", path=path, field="--examples") from exc
+    if not isinstance(data, list) or not all(isinstance(e, dict) and "text" in e and "codes" in e for e in data):
+        raise InputError("expected a JSON list of {\"text\": ..., \"codes\": [...]}", path=path, field="--examples")
+    return data
+
+
 @cli.command("code")
 @click.option("--provider", default="openai", show_default=True, help="openai | local | similarity | langchain | mock | a plugin.")
 @click.option("--model", help="Model name as the endpoint knows it (local: a catalogued model or a .gguf path; "
@@ -63,14 +85,18 @@ def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped
 @click.option("--codebook", "codebook_file", type=click.Path(path_type=Path), help="Code against this file instead of the current codebook.")
 @click.option("--local-only", is_flag=True, help="Refuse any endpoint not on this machine's loopback interface.")
 @click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
-@click.option("--calibrate-with", help="similarity: the gold coder whose codes calibrate per-code thresholds (cross-fitted).")
+@click.option("--calibrate-with", help="similarity: the gold coder whose codes calibrate per-code thresholds (cross-fitted); `consensus`: the human coders' majority.")
+@click.option("--examples", "examples_from", help="Few-shot examples: `reviewed` (settled review decisions) or a JSON "
+              "file of [{text, codes}]. Units used as examples are left out of that run's agreement.")
+@click.option("--n-examples", type=int, default=6, show_default=True, help="How many reviewed examples at most.")
 @click.option("--json", "as_json", is_flag=True)
 @project_option
 def code_cmd(provider: str, model: str, template: str, base_url: str | None, api_key_env: str | None,
              chat_model: str | None, concurrency: int, samples: int, batch_size: int, temperature: float,
              max_tokens: int, seed: int | None, timeout: float, max_attempts: int, max_cost: float | None,
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
-             calibrate_with: str | None, as_json: bool, project_dir: Path) -> None:
+             calibrate_with: str | None, examples_from: str | None, n_examples: int, as_json: bool,
+             project_dir: Path) -> None:
     """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice."""
     if provider == "similarity":
         from ..similarity import run_similarity
@@ -106,6 +132,8 @@ def code_cmd(provider: str, model: str, template: str, base_url: str | None, api
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     with open_project(project_dir) as project:
         codebook = load_codebook(codebook_file) if codebook_file else None
+        if examples_from:
+            config.examples = load_examples(project, examples_from, n_examples)
         if dry_run or as_json:
             result = code_project(project, config, codebook=codebook, dry_run=dry_run)
         else:

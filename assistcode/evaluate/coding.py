@@ -156,11 +156,17 @@ def from_store(db: sqlite3.Connection, coders: Sequence[str] | None = None, code
     applied: dict[tuple[str, str], set[str]] = {}
     for seg, coder, code in db.execute(f"SELECT segment_id, coder, code FROM annotations WHERE coder IN ({marks})", chosen):
         applied.setdefault((seg, coder), set()).add(code)
+    # a run's few-shot examples are never scored: the model was shown their answer
+    shown_answer = set()
+    for coder, manifest in db.execute(f"SELECT coder, manifest FROM runs WHERE coder IN ({marks})", chosen):
+        for seg in json.loads(manifest).get("examples", {}).get("segments", []):
+            shown_answer.add((seg, coder))
     units: dict[str, str] = {}
     saw: set[tuple[str, str]] = set()
     for seg, coder, doc, _ in seen:
         units.setdefault(seg, doc)
-        saw.add((seg, coder))
+        if (seg, coder) not in shown_answer:
+            saw.add((seg, coder))
     unit_ids = tuple(units)
     sets = tuple(
         tuple(frozenset(applied.get((u, c), ())) if (u, c) in saw else None for u in unit_ids) for c in chosen

@@ -214,7 +214,8 @@ class Engine:
             "template": {"name": self.template.name, "version": self.template.version, "hash": self.template.hash},
             "codebook": {"name": self.codebook.name, "hash": self.codebook.hash, "codes": len(self.codebook)},
             "corpus": {"fingerprint": self._corpus(segments), "segments": len(segments)},
-            "examples": {"count": len(c.examples), "hash": hash_json(c.examples)},
+            "examples": {"count": len(c.examples), "hash": hash_json(c.examples),
+                         "segments": [e["segment_id"] for e in c.examples if e.get("segment_id")]},
             "price_usd_per_m_tokens": asdict(self.price) if self.price else None,
             "package": {"assistcode": __version__, "python": platform.python_version()},
         }

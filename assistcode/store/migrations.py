@@ -161,4 +161,67 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE annotations ADD COLUMN evidence_found INTEGER;
         """,
     ),
+    (
+        "005_review",
+        """
+        -- The reviewer queue: one item per (segment, suggested code set) of a run.
+        CREATE TABLE review_items (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,       -- the same on every machine: hash of (run fingerprint, segment)
+            segment_id TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            coder TEXT NOT NULL REFERENCES coders(name),   -- whose suggestion is reviewed
+            proposed TEXT NOT NULL,         -- JSON list of code ids
+            priority REAL NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            audit INTEGER NOT NULL DEFAULT 0,   -- drawn at random from the confident items, to estimate their error
+            reviews_needed INTEGER NOT NULL DEFAULT 1,
+            reviews_done INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done', 'adjudicate')),
+            final TEXT,                     -- JSON list: the settled code set, once there is one
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX review_open ON review_items(priority DESC, id) WHERE status = 'open';
+        CREATE INDEX review_adjudicate ON review_items(id) WHERE status = 'adjudicate';
+        CREATE INDEX review_items_segment ON review_items(segment_id);
+        -- Who is working on what, until when: two reviewers never get the same item unless it needs two reviews.
+        CREATE TABLE review_leases (
+            item_id INTEGER NOT NULL REFERENCES review_items(id),
+            reviewer TEXT NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (item_id, reviewer)
+        ) WITHOUT ROWID;
+        CREATE INDEX review_leases_reviewer ON review_leases(reviewer, until);
+        -- The audit trail. Append-only: undo is a new record, and the triggers refuse any change.
+        CREATE TABLE review_decisions (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            item_id INTEGER NOT NULL REFERENCES review_items(id),
+            reviewer TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('accept', 'reject', 'edit', 'skip', 'undo', 'adjudicate')),
+            codes_before TEXT NOT NULL,     -- JSON list: what the suggestion (or the undone decision) held
+            codes_after TEXT,               -- JSON list: the reviewer's codes (none for skip)
+            memo TEXT,
+            shown TEXT NOT NULL DEFAULT '{}',   -- what the reviewer saw: blind first pass, model, prompt, confidence
+            undoes TEXT,                    -- uid of the decision an undo takes back
+            origin TEXT                     -- the log a merged decision came from
+        );
+        CREATE INDEX review_decisions_item ON review_decisions(item_id, reviewer);
+        CREATE INDEX review_decisions_reviewer ON review_decisions(reviewer, id);
+        CREATE TRIGGER review_decisions_no_update BEFORE UPDATE ON review_decisions
+            BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
+        CREATE TRIGGER review_decisions_no_delete BEFORE DELETE ON review_decisions
+            BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
+        -- Each `assistcode eval`, so the next one can say how agreement moved (after a review round, say).
+        CREATE TABLE eval_history (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,              -- hash of the coders compared and the reference
+            created_at TEXT NOT NULL,
+            decisions INTEGER NOT NULL,     -- review decisions in the store at the time
+            summary TEXT NOT NULL
+        );
+        CREATE INDEX eval_history_key ON eval_history(key, id);
+        """,
+    ),
 ]
