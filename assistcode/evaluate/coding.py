@@ -164,8 +164,8 @@ def from_store(db: sqlite3.Connection, coders: Sequence[str] | None = None, code
     units: dict[str, str] = {}
     saw: set[tuple[str, str]] = set()
     for seg, coder, doc, _ in seen:
-        units.setdefault(seg, doc)
         if (seg, coder) not in shown_answer:
+            units.setdefault(seg, doc)
             saw.add((seg, coder))
     unit_ids = tuple(units)
     sets = tuple(

@@ -13,9 +13,11 @@ from ..store.db import now, transaction
 def _summary(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out = {}
     for comp in result.get("overall", []):
-        e = comp["estimates"][0] if comp["estimates"] else {}
-        out[comp["comparison"]] = {"statistic": e.get("statistic"), "value": e.get("value"), "low": e.get("low"),
-                                   "high": e.get("high"), "n_units": e.get("n_units")}
+        for e in comp["estimates"]:
+            level = e.get("convention", "").split("level ")[-1] if "level " in e.get("convention", "") else ""
+            stat = e.get("statistic", "") + (f" ({level})" if level else "")
+            out[f"{comp['comparison']}: {stat}"] = {"statistic": stat, "value": e.get("value"), "low": e.get("low"),
+                                                   "high": e.get("high"), "n_units": e.get("n_units")}
     return out
 
 
@@ -46,7 +48,7 @@ def record(db: sqlite3.Connection, result: dict[str, Any]) -> dict[str, Any] | N
     since = {"previous_at": prev[0], "review_decisions_since": decisions - prev[1], "changes": changes}
     result["since_previous"] = since
     moved = "; ".join(f"{c['comparison']}: {c['before']:.3f} -> {c['after']:.3f} ({c['change']:+.3f}, "
-                      f"n {c['n_units_before']} -> {c['n_units_after']})" for c in changes)
+                      f"n {c['n_units_before']} -> {c['n_units_after']})" for c in changes[:4])
     if moved:
         result.setdefault("notes", []).insert(0, f"since the previous evaluation ({prev[0]}, "
                                                  f"{since['review_decisions_since']} review decisions ago): {moved}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from ..errors import InputError
 from ..model import Document
@@ -28,16 +28,22 @@ def _blocks(doc) -> Iterator[str]:  # type: ignore[no-untyped-def]
                     yield " | ".join(c for c in cells if c)
 
 
-def read_docx(path: Path, options: ReadOptions) -> Iterator[Source]:
+def docx_text(source: Path | IO[bytes], where: str | Path) -> str:
+    """A Word document's text as assistcode keeps it (blocks separated by a blank line, LF newlines)."""
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
     try:
-        document = docx.Document(str(path))
+        document = docx.Document(str(source) if isinstance(source, Path) else source)
     except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError) as exc:
-        raise InputError(f"not a readable .docx file ({exc})", path=path, hint="open and re-save it in Word") from exc
+        raise InputError(f"not a readable .docx file ({exc})", path=where, hint="open and re-save it in Word") from exc
     text = normalise_newlines("\n\n".join(b.strip() for b in _blocks(document) if b.strip()))
     if not text.strip():
-        raise InputError("empty file: the document holds no text", path=path)
+        raise InputError("empty file: the document holds no text", path=where)
+    return text
+
+
+def read_docx(path: Path, options: ReadOptions) -> Iterator[Source]:
+    text = docx_text(path, path)
     metadata = {"source": path.name, **options.metadata}
     yield Source(Document(text, title=path.stem, metadata=metadata, encoding="docx"))

@@ -55,7 +55,8 @@ class Item:
     before: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
     suggestions: list[dict[str, Any]] = field(default_factory=list)
-    """Per suggested code: code, name, definition, confidence, rationale, evidence and its offsets in ``text``."""
+    """Per suggested code: code, name, definition, confidence, rationale, evidence with its document offsets, and
+    ``span``, the evidence's offsets in ``text``."""
     provenance: dict[str, Any] = field(default_factory=dict)
     my_last: dict[str, Any] | None = None
     """This reviewer's latest standing decision on the item, if any (when going back)."""
@@ -93,10 +94,10 @@ def find_item(db: sqlite3.Connection, ref: str | int) -> Item:
 def describe(db: sqlite3.Connection, item: Item, codebook: Codebook | None = None, context: int = 2,
              reviewer: str | None = None) -> Item:
     """Fill in the text, its neighbours in the document, the suggestion's details and its provenance."""
-    seg = db.execute("SELECT document_id, position, text FROM segments WHERE id = ?", (item.segment_id,)).fetchone()
+    seg = db.execute('SELECT document_id, position, text, start FROM segments WHERE id = ?', (item.segment_id,)).fetchone()
     if seg is None:
         raise InputError(f"review item {item.uid}: its segment {item.segment_id} is not in the store")
-    doc_id, pos, item.text = seg
+    doc_id, pos, item.text, offset = seg
     doc = db.execute("SELECT coalesce(nullif(key, ''), title, id) FROM documents WHERE id = ?", (doc_id,)).fetchone()
     item.document = doc[0] if doc else doc_id
     if context:
@@ -116,7 +117,8 @@ def describe(db: sqlite3.Connection, item: Item, codebook: Codebook | None = Non
         c = codebook.by_id.get(code) if codebook is not None else None
         item.suggestions.append({"code": code, "name": c.name if c else code, "definition": c.definition if c else "",
                                  "confidence": conf, "rationale": rationale, "evidence": evidence,
-                                 "evidence_start": s, "evidence_end": e})
+                                 "evidence_start": s, "evidence_end": e,
+                                 "span": [s - offset, e - offset] if s is not None and e is not None else None})
     run = db.execute("SELECT r.id, r.manifest FROM runs r WHERE r.coder = ?", (item.coder,)).fetchone()
     if run:
         m = json.loads(run[1])

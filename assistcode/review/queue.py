@@ -120,6 +120,8 @@ def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str
             if "hard-codes" in signals and codes and hard:
                 reasons["hard-codes"] = max(hard.get(c, 0.5) for c in codes)
         priority = sum(reasons.values())
+        if status != "ok":
+            priority = len(SIGNALS) + 1.0  # above any sum of signals: nobody has coded these at all
         is_audit = 0
         if priority < CONFIDENT:
             report.confident += 1

@@ -77,7 +77,8 @@ def status(db: sqlite3.Connection, reviewer: str | None = None, n_boot: int = 10
         reviewers.setdefault(r, Counter())[a] += n
     # audit: of the audit items decided, how many did the reviewer change?
     audit_done = audit_changed = 0
-    for final, proposed in db.execute("SELECT final, proposed FROM review_items WHERE audit = 1 AND status = 'done'"):
+    for final, proposed in db.execute("SELECT final, proposed FROM review_items WHERE audit = 1 AND status = 'done' "
+                                       "AND final IS NOT NULL"):
         audit_done += 1
         audit_changed += sorted(json.loads(final)) != sorted(json.loads(proposed))
     confident_left = db.execute(

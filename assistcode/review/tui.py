@@ -27,7 +27,7 @@ STYLE = Style.from_dict({
     "picked": "#5faf5f",
 })
 HELP = ("a accept  r reject  e edit codes  m memo  s skip  u undo  b back  q quit  ? help",
-        "pick codes: type to search  up/down move  space toggle  enter done  esc cancel")
+        "pick codes: type to search  up/down move  space toggle  enter done  esc cancel  ctrl-c quit")
 
 
 @dataclass
@@ -222,8 +222,8 @@ class ReviewApp:
 
     def _filtered(self) -> list[Any]:
         q = self.state.search.lower()
-        return [c for c in self.codebook.codes if not q or q in c.id.lower() or q in c.name.lower()
-                or q in c.definition.lower()]
+        named = [c for c in self.codebook.codes if not q or q in c.id.lower() or q in c.name.lower()]
+        return named + [c for c in self.codebook.codes if q and c not in named and q in c.definition.lower()]
 
     # ---- screen -------------------------------------------------------------------------------------------------
     def _header(self) -> StyleAndTextTuples:
@@ -235,8 +235,7 @@ class ReviewApp:
                                  f"{s.open_items} left · pace {pace} ")]
 
     def _segment(self, item: dec.Item) -> StyleAndTextTuples:
-        spans = sorted({(x["evidence_start"], x["evidence_end"]) for x in item.suggestions
-                        if x["evidence_start"] is not None and x["evidence_end"] is not None})
+        spans = sorted({tuple(x["span"]) for x in item.suggestions if x["span"]})
         show_evidence = self.state.mode != "blind"
         out: StyleAndTextTuples = []
         at = 0
