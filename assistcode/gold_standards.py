@@ -28,6 +28,8 @@ class GoldManifest(BaseModel):
     description: str = ""
     corpus: str
     segmenter: str = "turn"
+    read_options: dict[str, Any] = {}
+    """For a table of texts: text_column, id_columns, meta_columns (as ``assistcode import`` takes them)."""
     metadata: str | None = None
     codebook: str
     annotations: list[AnnotationFile]
@@ -59,7 +61,16 @@ def manifest(name_or_path: str | Path) -> tuple[Path, GoldManifest]:
 def load_into(project: Any, name_or_path: str | Path) -> LoadReport:
     """Import a gold standard's corpus, codebook and human codes into a project (idempotent)."""
     folder, m = manifest(name_or_path)
-    corpus = project.import_corpus([folder / m.corpus], segmenter=m.segmenter,
+    options = None
+    if m.read_options:
+        from .readers import ReadOptions
+
+        ro = dict(m.read_options)
+        for key in ("id_columns", "meta_columns"):
+            if key in ro:
+                ro[key] = tuple(ro[key])
+        options = ReadOptions(**ro)
+    corpus = project.import_corpus([folder / m.corpus], segmenter=m.segmenter, options=options,
                                    metadata_file=folder / m.metadata if m.metadata else None)
     _, new = project.import_codebook(folder / m.codebook)
     report = LoadReport(corpus=corpus, codebook_new=new)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import jinja2
 import jinja2.meta
@@ -168,3 +168,24 @@ def get_template(name: str, project_dir: Path | None = None) -> Template:
             return t
     raise InputError(f"no prompt template named {name!r}", field="--template",
                      hint="available: " + ", ".join(t.name for t in list_templates(project_dir)))
+
+
+def choose_examples(candidates: Sequence[tuple[str, str, Sequence[str]]], k: int) -> list[dict[str, Any]]:
+    """Few-shot examples from (segment id, text, codes) candidates, in their given order: first one for each code
+    not yet shown, then one with no code; a fixed choice, so the prompt prefix stays byte-identical."""
+    chosen: list[tuple[str, str, Sequence[str]]] = []
+    covered: set[str] = set()
+    for seg, text, codes in candidates:
+        if len(chosen) >= k:
+            break
+        if codes and not set(codes) <= covered:
+            chosen.append((seg, text, codes))
+            covered |= set(codes)
+    for seg, text, codes in candidates:
+        if len(chosen) >= k:
+            break
+        if not codes:
+            chosen.append((seg, text, codes))
+            break
+    return [{"segment_id": seg, "text": text, "codes": list(codes)} for seg, text, codes in chosen]
+

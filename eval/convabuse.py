@@ -2,9 +2,11 @@
 kept as document metadata), one human coder per annotator, codes from ``eval/suites/convabuse/codebook.yaml``.
 
 The data is read from where it lies (``../shared/data/convabuse`` or ``$ASSISTCODE_CONVABUSE``) and never copied into
-the repository; what this module writes goes to a folder the caller names (a temporary one in the benchmark).
+the repository; what this module writes goes to a folder the caller names (a temporary one in the benchmark; a
+git-ignored one for the suite).
 
-    python eval/convabuse.py PROJECT_DIR [--sample 200]
+    python eval/convabuse.py --project DIR [--sample 200]         # a project holding it
+    python eval/convabuse.py --gold-standard DIR [--sample 200]   # a gold standard folder (gold.yaml) for suites
 """
 from __future__ import annotations
 
@@ -99,12 +101,38 @@ def load_project(folder: Path, prepared: Prepared):
     return project
 
 
+def write_gold_standard(folder: Path, prepared: Prepared) -> Path:
+    """A gold standard folder (``gold.yaml`` beside the prepared files) that ``assistcode`` loads like a shipped one."""
+    import shutil
+
+    import yaml
+
+    shutil.copy(CODEBOOK, folder / "codebook.yaml")
+    manifest = {"name": folder.name, "description": "ConvAbuse (Cercas Curry et al. 2021, CC BY 4.0): user turns "
+                "coded by 2-7 expert annotators" + (f", seeded stratified sample of {len(prepared.sample)}"
+                                                    if prepared.sample else ""),
+                "corpus": prepared.items.name, "segmenter": "paragraph",
+                "read_options": {"text_column": "user", "id_columns": ["item"], "meta_columns": ["context", "bot"]},
+                "codebook": "codebook.yaml",
+                "annotations": [{"file": prepared.gold.name, "layout": "long", "options": {"unit_columns": ["item"]}}]}
+    (folder / "gold.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("project", type=Path)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--project", type=Path)
+    where.add_argument("--gold-standard", type=Path)
     p.add_argument("--sample", type=int)
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.gold_standard:
+        prepared = prepare(args.gold_standard, sample=args.sample)
+        write_gold_standard(args.gold_standard, prepared)
+        print(f"{args.gold_standard}: gold standard of {prepared.n_items} items, {prepared.repeats} repeated ratings "
+              "left out")
+        return 0
     prepared = prepare(args.project / "convabuse-source", sample=args.sample)
     load_project(args.project, prepared).close()
     print(f"{args.project}: {prepared.n_items} items, {prepared.repeats} repeated ratings left out")

@@ -117,6 +117,57 @@ def bootstrap_interval(estimator: est.Estimator, *, n_boot: int = 1000, level: f
     return Interval(float(low), float(high), method, level, n_boot, undefined, float(ok.std(ddof=1)), clusters is not None)
 
 
+@dataclass(frozen=True)
+class PairedDifference:
+    """``a - b`` of one coefficient measured twice on the same units (two models against one gold), with a paired
+    bootstrap interval: every replicate draws the same units for both."""
+
+    value: float
+    low: float
+    high: float
+    se: float
+    method: str
+    level: float
+    n_boot: int
+    n_undefined: int
+    n_units: int
+
+    @property
+    def distinguishable(self) -> bool:
+        """The interval excludes zero."""
+        return bool(np.isfinite(self.low) and (self.low > 0 or self.high < 0))
+
+
+def paired_difference(a: est.Estimator, b: est.Estimator, *, n_boot: int = 1000, level: float = 0.95,
+                      method: str = "bca", clusters: np.ndarray | None = None,
+                      seed: int | np.random.Generator | None = None) -> PairedDifference:
+    """Bootstrap the difference of two estimators over the same units (each must keep every unit: pass units that
+    all three coders rated). Percentile or BCa, with the jackknife of the difference for the acceleration."""
+    n = a.stats.shape[0]
+    if b.stats.shape[0] != n or a.units is not None or b.units is not None:
+        raise AgreementError("a paired difference needs both coefficients on the same units",
+                             hint="keep the units every coder rated")
+    rng = np.random.default_rng(seed)
+    cluster_ids, n_clusters = _cluster_index(a, clusters)
+    theta = a.value() - b.value()
+    batch = max(1, min(n_boot, _MAX_CELLS // max(n, 1)))
+    boots = np.empty(n_boot)
+    for start in range(0, n_boot, batch):
+        k = min(batch, n_boot - start)
+        w = _weights(rng, n, k, cluster_ids, n_clusters)
+        boots[start:start + k] = a.weighted(w) - b.weighted(w)
+    ok = boots[np.isfinite(boots)]
+    nan = float("nan")
+    if len(ok) < 2 or not np.isfinite(theta):
+        return PairedDifference(theta, nan, nan, nan, method, level, n_boot, n_boot - len(ok), n)
+    probs = np.array([(1 - level) / 2, 1 - (1 - level) / 2])
+    if method == "bca":
+        probs = _bca_probs(theta, ok, jackknife(a, clusters) - jackknife(b, clusters), probs)
+    low, high = np.quantile(ok, probs)
+    return PairedDifference(float(theta), float(low), float(high), float(ok.std(ddof=1)), method, level, n_boot,
+                            n_boot - len(ok), n)
+
+
 def _bca_probs(theta: float, boots: np.ndarray, jack: np.ndarray, probs: np.ndarray) -> np.ndarray:
     share = (np.sum(boots < theta) + 0.5 * np.sum(boots == theta)) / len(boots)
     if share <= 0 or share >= 1:

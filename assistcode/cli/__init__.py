@@ -9,7 +9,7 @@ from ..errors import AssistcodeError
 from .base import cli
 
 # Importing the command modules registers their commands on ``cli``.
-from . import agree_cmds, codebook_cmds, model_cmds, project_cmds, review_cmds, run_cmds  # noqa: E402,F401
+from . import agree_cmds, codebook_cmds, model_cmds, project_cmds, review_cmds, run_cmds, suite_cmds  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

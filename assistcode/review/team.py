@@ -199,25 +199,13 @@ def reviewed_examples(db: sqlite3.Connection, k: int = 6, exclude: Sequence[str]
     """Few-shot examples from settled reviews: segment text and its settled codes, covering as many codes as
     possible (one example per code first, then one with no code), in a fixed order so the prompt prefix stays
     byte-identical. ``exclude`` holds segment ids never to use (the units being evaluated)."""
+    from ..prompts import choose_examples
+
     skip = set(exclude)
     rows = [(seg, text, json.loads(final)) for seg, text, final in db.execute(
         "SELECT i.segment_id, s.text, i.final FROM review_items i JOIN segments s ON s.id = i.segment_id "
         "WHERE i.status = 'done' AND i.final IS NOT NULL ORDER BY i.id") if seg not in skip]
-    chosen: list[tuple[str, str, list[str]]] = []
-    covered: set[str] = set()
-    for seg, text, codes in rows:
-        if len(chosen) >= k:
-            break
-        if codes and not set(codes) <= covered:
-            chosen.append((seg, text, codes))
-            covered |= set(codes)
-    for seg, text, codes in rows:
-        if len(chosen) >= k:
-            break
-        if not codes and all(c[0] != seg for c in chosen):
-            chosen.append((seg, text, codes))
-            break
-    return [{"segment_id": seg, "text": text, "codes": codes} for seg, text, codes in chosen]
+    return choose_examples(rows, k)
 
 
 __all__ = ["DECIDING", "decision_records", "export_log", "merge_log", "reviewed_examples", "reviewer_agreement",

@@ -224,4 +224,28 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX eval_history_key ON eval_history(key, id);
         """,
     ),
+    (
+        "006_suites",
+        """
+        -- Which run holds each configuration of an evaluation suite, and the time its calls took.
+        CREATE TABLE suite_runs (
+            suite TEXT NOT NULL,
+            label TEXT NOT NULL,
+            config TEXT NOT NULL,           -- canonical JSON of the configuration
+            coder TEXT NOT NULL REFERENCES coders(name),
+            seconds REAL NOT NULL DEFAULT 0,    -- wall time of the sessions that made calls
+            PRIMARY KEY (suite, label)
+        ) WITHOUT ROWID;
+        -- Every suite report, with its manifest: how agreement moved as codebook and prompts were revised.
+        CREATE TABLE suite_results (
+            id INTEGER PRIMARY KEY,
+            suite TEXT NOT NULL,
+            suite_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            manifest TEXT NOT NULL,
+            result TEXT NOT NULL
+        );
+        CREATE INDEX suite_results_suite ON suite_results(suite, id);
+        """,
+    ),
 ]

@@ -1,0 +1,78 @@
+"""``assistcode suite run|report|history``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .. import suites
+from ..report import to_terminal
+from .base import cli
+
+suite_project = click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path),
+                             help="Where the suite's project lives (default: .assistcode/suites/NAME).")
+
+
+@cli.group("suite")
+def suite_group() -> None:
+    """Evaluation suites: configurations compared on a gold standard (eval/suites/*.yaml)."""
+
+
+@suite_group.command("run")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@suite_project
+def run_cmd(file: Path, project_dir: Path | None) -> None:
+    """Run every configuration of the suite (cached and resumable: a finished suite makes no model call)."""
+    suite = suites.load_suite(file)
+    runs = suites.run_suite(suite, project_dir, echo=click.echo)
+    calls = sum(r.calls for r in runs)
+    click.echo(f"Suite {suite.name}: {len(runs)} configurations, {calls} model calls now. "
+               f"Next: assistcode suite report {file}")
+
+
+@suite_group.command("report")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for report.md, report.html, report.json (default: the suite's project folder).")
+@click.option("--json", "as_json", is_flag=True)
+@suite_project
+def report_cmd(file: Path, output: Path | None, as_json: bool, project_dir: Path | None) -> None:
+    """Compare the configurations: agreement with intervals, paired differences, ceiling, floor, cost."""
+    from ..suites.render import tables, write
+    from ..suites.runner import default_project_dir
+
+    suite = suites.load_suite(file)
+    folder = Path(project_dir) if project_dir else default_project_dir(suite)
+    with suites.open_suite_project(suite, folder, echo=lambda m: click.echo(m, err=True)) as project:
+        result = suites.compare(project, suite)
+        suites.record(project, suite, result)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+    else:
+        to_terminal(tables(result), [])
+    for path in write(result, output or folder):
+        click.echo(f"Wrote {path}", err=True)
+
+
+@suite_group.command("history")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@suite_project
+def history_cmd(file: Path, as_json: bool, project_dir: Path | None) -> None:
+    """How agreement moved across reports as the codebook and the prompts were revised."""
+    from ..report.tables import Table, num
+
+    suite = suites.load_suite(file)
+    with suites.open_suite_project(suite, project_dir, echo=lambda m: click.echo(m, err=True)) as project:
+        rows = suites.history(project, suite.name)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    labels = list(dict.fromkeys(label for r in rows for label in r["alpha"]))
+    table = Table(f"Suite {suite.name}: alpha against the gold, report by report",
+                  ["#", "when", "codebook", "suite", *labels],
+                  [[str(r["id"]), r["created_at"], r["codebook"]["hash"][:10], r["suite_hash"][:10],
+                    *(num(r["alpha"].get(label)) for label in labels)] for r in rows],
+                  ["templates and their hashes are in --json"])
+    to_terminal([table], [])
