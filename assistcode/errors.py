@@ -6,6 +6,7 @@ library code raises and never prints.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class AssistcodeError(Exception):
@@ -69,3 +70,13 @@ class ProjectError(AssistcodeError):
     """A missing or unusable project directory or store."""
 
     exit_code = 2
+
+
+def from_validation(exc: Any, path: str | Path, line_of: Any = None) -> InputError:
+    """A pydantic ``ValidationError`` of a file's content as one clear InputError: the key and what is wrong
+    (``line_of(loc)`` may say on which line the key stands)."""
+    err = exc.errors()[0]
+    key = ".".join(str(x) for x in err["loc"])
+    msg = f"unknown key {key!r}" if err["type"] == "extra_forbidden" else err["msg"]
+    return InputError(msg, path=path, field=key, line=line_of(err["loc"]) if line_of else None)
+

@@ -16,7 +16,7 @@ import jinja2.meta
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InputError
+from .errors import InputError, from_validation
 from .ids import canonical_json, sha256_text
 from .model import Codebook
 from .resources import resource_dir
@@ -134,10 +134,7 @@ def load_template(path: str | Path) -> Template:
     try:
         spec = TemplateSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        msg = f"unknown key {field!r}" if err["type"] == "extra_forbidden" else err["msg"]
-        raise InputError(msg, path=path, field=field) from exc
+        raise from_validation(exc, path) from exc
     return Template(spec, text, path)
 
 

@@ -20,6 +20,8 @@ class Reply:
     model: str | None = None
     mode: str | None = None
     """How structured output was asked for (json_schema, json_object, tools, prompt)."""
+    truncated: bool = False
+    """The reply stopped at ``max_tokens`` (finish reason "length")."""
 
 
 class ProviderError(AssistcodeError):

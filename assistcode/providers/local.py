@@ -96,8 +96,9 @@ class LocalProvider:
         except ValueError as exc:  # e.g. the prompt exceeds the context
             raise ProviderError(f"llama.cpp refused the call: {exc}") from None
         usage = out.get("usage") or {}
-        return Reply(out["choices"][0]["message"].get("content") or "", usage.get("prompt_tokens", 0),
-                     usage.get("completion_tokens", 0), self.model, "grammar")
+        choice = out["choices"][0]
+        return Reply(choice["message"].get("content") or "", usage.get("prompt_tokens", 0),
+                     usage.get("completion_tokens", 0), self.model, "grammar", choice.get("finish_reason") == "length")
 
     async def complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
         async with self._call_lock:  # one model, one context: calls take turns

@@ -120,7 +120,7 @@ class OpenAIProvider:
             text = msg.tool_calls[0].function.arguments
         usage = resp.usage
         return Reply(text, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                     getattr(resp, "model", None), mode)
+                     getattr(resp, "model", None), mode, getattr(resp.choices[0], "finish_reason", None) == "length")
 
     def describe(self) -> dict[str, Any]:
         return {"provider": self.name, "model": self.model, "base_url": redact_url(self.base_url),

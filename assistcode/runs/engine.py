@@ -272,6 +272,9 @@ class Engine:
             try:
                 results = validate_reply(parse_json(reply.text), self.template.output, group, self.code_ids, self.labels(group))
             except ReplyError as exc:
+                if reply.truncated and self.config.temperature == 0:  # asked again, it would stop at the same place
+                    raise _Failed(f"reply cut at --max-tokens {self.config.max_tokens} ({exc}); raise --max-tokens",
+                                  attempt, raw=reply.text) from None
                 if attempt >= min(3, self.config.max_attempts):  # a malformed reply is asked again, twice at most
                     raise _Failed(str(exc), attempt, raw=reply.text) from None
                 continue

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import InputError
+from ..errors import InputError, from_validation
 from ..ids import canonical_json, hash_json
 
 
@@ -127,10 +127,7 @@ def load_suite(path: str | Path) -> Suite:
     try:
         spec = SuiteSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(x) for x in err["loc"])
-        msg = f"unknown key {key!r}" if err["type"] == "extra_forbidden" else err["msg"]
-        raise InputError(msg, path=path, field=key, line=_line_of(text, err["loc"])) from exc
+        raise from_validation(exc, path, lambda loc: _line_of(text, loc)) from exc
     suite = Suite(spec, path.resolve(), text)
     suite.configurations()
     return suite

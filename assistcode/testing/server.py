@@ -36,7 +36,7 @@ class Plan:
     """Answer ``response_format: json_schema`` with HTTP 500, as llama.cpp's server does."""
     seed: int = 0
     queue: list[dict[str, Any]] = field(default_factory=list)
-    """Scripted answers, used first, in order: {"status", "content", "delay", "headers", "body"}."""
+    """Scripted answers, used first, in order: {"status", "content", "delay", "headers", "body", "finish_reason"}."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -141,7 +141,8 @@ class FakeOpenAIServer:
             status = scripted.get("status", 200)
             if status != 200:
                 return status, scripted.get("body", {"error": {"message": "scripted error"}}), scripted.get("headers", {}), scripted.get("delay", 0)
-            return 200, self._completion(body, scripted["content"]), scripted.get("headers", {}), scripted.get("delay", 0)
+            done = self._completion(body, scripted["content"], scripted.get("finish_reason", "stop"))
+            return 200, done, scripted.get("headers", {}), scripted.get("delay", 0)
         thresholds = [("429", plan.rate_429), ("500", plan.rate_500), ("stall", plan.rate_stall),
                       ("malformed", plan.rate_malformed), ("unknown_code", plan.rate_unknown_code),
                       ("invented_quote", plan.rate_invented_quote)]
@@ -175,14 +176,14 @@ class FakeOpenAIServer:
             content = json.dumps(data)
         return 200, self._completion(body, content), {}, plan.latency
 
-    def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any], content: str, finish_reason: str = "stop") -> dict[str, Any]:
         prompt = sum(len(m["content"]) for m in body["messages"]) // 4
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if body.get("tools"):
             message = {"role": "assistant", "content": None, "tool_calls": [
                 {"id": "call_1", "type": "function", "function": {"name": "reply", "arguments": content}}]}
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
                 "usage": {"prompt_tokens": prompt, "completion_tokens": len(content) // 4, "total_tokens": prompt + len(content) // 4}}
 
     def _log(self, entry: dict[str, Any]) -> None:

@@ -226,3 +226,23 @@ def test_json_report_of_an_import(tmp_path: Path, run) -> None:
     r = run("import", path, "--json", "--project", tmp_path / "p")
     assert r.code == 0
     assert json.loads(r.out)["codings"] == 4
+
+
+def test_a_docx_only_source_is_read_for_its_text(tmp_path: Path) -> None:
+    from ..test_readers import make_docx
+
+    make_docx(tmp_path / "i.docx", ["Interviewer: How is it led?", "Nurse: The matron leads every morning."])
+    text = "Interviewer: How is it led?\n\nNurse: The matron leads every morning."
+    at = text.index("The matron")
+    qde = minimal().replace(b'plainTextPath="internal://s.txt"/>',
+                            b'richTextPath="internal://i.docx"><PlainTextSelection guid="aaaaaaaa-0000-4000-8000-'
+                            b'000000000001" startPosition="' + str(at).encode() + b'" endPosition="'
+                            + str(len(text)).encode() + b'"><Coding guid="bbbbbbbb-0000-4000-8000-000000000001" '
+                            b'creatingUser="6B29FC40-CA47-1067-B31D-00DD010662DA"><CodeRef targetGUID="0A1B2C3D-0000-'
+                            b'4000-8000-000000000001"/></Coding></PlainTextSelection></TextSource>')
+    path = archive(tmp_path / "d.qdpx", {"project.qde": qde, "sources/i.docx": (tmp_path / "i.docx").read_bytes()})
+    with Project.init(tmp_path / "p") as p:
+        r = import_qdpx(p, path)
+        assert any("only a .docx" in w for w in r.warnings)
+        seg = p.db.execute("SELECT s.text FROM annotations a JOIN segments s ON s.id = a.segment_id").fetchone()[0]
+        assert seg == "The matron leads every morning."

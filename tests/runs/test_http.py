@@ -48,6 +48,19 @@ def test_retry_after_and_server_errors_are_retried(coded_project, server):
     assert attempts == 4
 
 
+def test_a_reply_cut_at_max_tokens_is_not_asked_again_at_temperature_0(coded_project, server):
+    cut = {"status": 200, "content": '{"codes": [{"code": "a", "rationale": "loops and loops', "finish_reason": "length"}
+    server.set_plan(Plan(queue=[cut, cut]))
+    seg = coded_project.segments()[0]
+    r = code_project(coded_project, http(server, concurrency=1, max_tokens=50), segment_ids=[seg.id])
+    assert r.counts["failed"] == 1 and server.calls == 1  # the same prompt at temperature 0 stops at the same place
+    reason = coded_project.db.execute("SELECT reason FROM run_segments").fetchone()[0]
+    assert "cut at --max-tokens 50" in reason
+    # at a temperature above 0 another sample may fit: it is asked again
+    r = code_project(coded_project, http(server, concurrency=1, max_tokens=50, temperature=0.7), segment_ids=[seg.id])
+    assert r.counts["ok"] == 1 and server.calls == 3
+
+
 def test_stall_past_the_timeout_is_retried(coded_project, server):
     server.set_plan(Plan(queue=[{"status": 200, "content": '{"codes": []}', "delay": 5}]))
     seg = coded_project.segments()[0]

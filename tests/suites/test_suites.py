@@ -149,3 +149,28 @@ def test_shipped_suites_are_valid() -> None:
     root = Path(__file__).resolve().parents[2] / "eval" / "suites"
     names = {load_suite(p).name for p in root.glob("*.yaml")}
     assert names == {"seed", "convabuse"}
+
+
+@pytest.mark.slow
+def test_the_shipped_seed_suite_runs_offline_and_reports(tmp_path: Path) -> None:
+    """The acceptance run: both local models and the similarity floor on the seed gold standard, then the report,
+    then the run again with no model call (a few minutes on a laptop CPU)."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("onnxruntime")
+    import subprocess
+    import sys
+
+    suite = Path(__file__).resolve().parents[2] / "eval" / "suites" / "seed.yaml"
+    cmd = [sys.executable, "-m", "assistcode", "suite"]
+    first = subprocess.run([*cmd, "run", str(suite), "--project", str(tmp_path / "p")], capture_output=True, text=True,
+                           timeout=1500)
+    assert first.returncode == 0, first.stderr[-2000:]
+    report = subprocess.run([*cmd, "report", str(suite), "--project", str(tmp_path / "p")], capture_output=True,
+                            text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "qwen2.5-coder-1.5b / deductive" in report.stdout and "similarity (floor)" in report.stdout
+    for name in ("report.md", "report.html", "report.json"):
+        assert (tmp_path / "p" / name).exists()
+    again = subprocess.run([*cmd, "run", str(suite), "--project", str(tmp_path / "p")], capture_output=True, text=True,
+                           timeout=600)
+    assert "3 configurations, 0 model calls now" in again.stdout
