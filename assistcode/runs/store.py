@@ -110,7 +110,15 @@ def record_candidates(db: sqlite3.Connection, run: RunRow, segment_id: str, cand
 def delete_run(db: sqlite3.Connection, ref: str | int) -> RunRow:
     """Remove a run, its proposals and outcomes (the call cache stays: a re-run pays nothing)."""
     run = get_run(db, ref)
+    decided = db.execute("SELECT count(*) FROM review_decisions d JOIN review_items i ON i.id = d.item_id "
+                         "WHERE i.coder = ?", (run.coder,)).fetchone()[0]
+    if decided:
+        raise InputError(f"run {run.id} has {decided} review decisions: the audit trail keeps its suggestions",
+                         hint="runs that were reviewed cannot be deleted")
     with transaction(db):
+        db.execute("DELETE FROM review_leases WHERE item_id IN (SELECT id FROM review_items WHERE coder = ?)", (run.coder,))
+        db.execute("DELETE FROM review_items WHERE coder = ?", (run.coder,))
+        db.execute("DELETE FROM suite_runs WHERE coder = ?", (run.coder,))
         for sql in ("DELETE FROM annotations WHERE coder = ?", "DELETE FROM seen WHERE coder = ?"):
             db.execute(sql, (run.coder,))
         db.execute("DELETE FROM run_segments WHERE run_id = ?", (run.id,))

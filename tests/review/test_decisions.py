@@ -212,3 +212,17 @@ def test_reviewed_examples_cover_codes_and_are_left_out_of_agreement(queued: Pro
     data = from_store(db, [result.run.coder])
     assert set(data.units).isdisjoint(e["segment_id"] for e in ex)
     assert len(data.units) == len(queued.segments()) - 3
+
+
+def test_a_reviewed_run_cannot_be_deleted_a_queued_one_can(queued: Project) -> None:
+    from assistcode.runs import store as rs
+
+    it = review.claim(queued.db, "ann")
+    review.decide(queued.db, it, "ann", "accept")
+    with pytest.raises(InputError, match="1 review decisions"):
+        rs.delete_run(queued.db, M)
+    other = suggest(queued, name="other")
+    review.enqueue(queued.db, other, audit=0.0)
+    review.claim(queued.db, "bob")  # may lease one of the other run's items
+    rs.delete_run(queued.db, other)
+    assert queued.db.execute("SELECT count(*) FROM review_items WHERE coder = ?", (other,)).fetchone()[0] == 0
