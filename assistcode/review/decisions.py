@@ -258,6 +258,7 @@ def decide(db: sqlite3.Connection, ref: str | int | Item, reviewer: str, action:
         if holder and action != "adjudicate" and item.reviews_needed == 1:
             raise InputError(f"item {item.uid} is claimed by {holder[0]}", hint="take another with `review next`")
         after = {"accept": item.proposed, "reject": [], "edit": codes, "adjudicate": codes, "skip": None}[action]
+        shown = {"suggestion": _provenance(db, item.coder), **(shown or {})}
         previous = standing(db, item.id).get(reviewer)
         record = {"uid": uuid.uuid4().hex, "item_id": item.uid, "reviewer": reviewer, "decided_at": now(),
                   "action": action, "codes_before": previous["codes"] if previous else item.proposed,
@@ -269,6 +270,17 @@ def decide(db: sqlite3.Connection, ref: str | int | Item, reviewer: str, action:
         db.execute("DELETE FROM review_leases WHERE item_id = ? AND reviewer = ?", (item.id, reviewer))
         record["status"] = settle(db, item, [reviewer]) if action != "skip" else item.status
     return record
+
+
+def _provenance(db: sqlite3.Connection, coder: str) -> dict[str, Any]:
+    """The model and prompt of a suggestion, as every decision records them."""
+    row = db.execute("SELECT id, json_extract(manifest, '$.provider.provider'), json_extract(manifest, '$.provider.model'), "
+                     "json_extract(manifest, '$.template.name'), json_extract(manifest, '$.template.version'), "
+                     "json_extract(manifest, '$.template.hash') FROM runs WHERE coder = ?", (coder,)).fetchone()
+    if row is None:
+        return {"coder": coder}
+    return {"coder": coder, "run": row[0], "provider": row[1], "model": row[2], "template": row[3],
+            "template_version": row[4], "template_hash": row[5]}
 
 
 def undo(db: sqlite3.Connection, reviewer: str, *, lease_seconds: float = LEASE_SECONDS) -> dict[str, Any] | None:

@@ -14,8 +14,8 @@ from ..conftest import seed_project
 def suggest(project: Project, name: str = "model", every: int = 3) -> str:
     """A run over the seed with known suggestions: segment i gets 'every-level' (confidence i/20) unless
     i % every == 0, which gets nothing; segment 7 fails."""
-    run = rs.create_run(project.db, name, f"fp-{name}", {"provider": {"provider": "test", "model": name},
-                                                         "template": {"name": "deductive", "version": 1}})
+    manifest = {"provider": {"provider": "test", "model": name}, "template": {"name": "deductive", "version": 1}}
+    run = rs.create_run(project.db, name, f"fp-{name}", manifest)
     for i, seg in enumerate(project.segments()):
         if i == 7:
             rs.record_segment(project.db, run, seg.id, status="failed", reason="timeout")
@@ -24,7 +24,7 @@ def suggest(project: Project, name: str = "model", every: int = 3) -> str:
                                                      evidence_start=seg.start, evidence_end=seg.start + 12,
                                                      confidence=i / 20)]
         rs.record_segment(project.db, run, seg.id, status="ok", proposals=props)
-    rs.update_run(project.db, run.id, "finished", {}, True)
+    rs.update_run(project.db, run.id, "finished", manifest, True)
     return run.coder
 
 

@@ -226,3 +226,12 @@ def test_a_reviewed_run_cannot_be_deleted_a_queued_one_can(queued: Project) -> N
     review.claim(queued.db, "bob")  # may lease one of the other run's items
     rs.delete_run(queued.db, other)
     assert queued.db.execute("SELECT count(*) FROM review_items WHERE coder = ?", (other,)).fetchone()[0] == 0
+
+
+def test_every_decision_records_the_suggestions_model_and_prompt(queued: Project) -> None:
+    it = review.claim(queued.db, "ann")
+    review.decide(queued.db, it, "ann", "accept", shown={"screen": "cli"})
+    shown = json.loads(queued.db.execute("SELECT shown FROM review_decisions").fetchone()[0])
+    assert shown["screen"] == "cli"
+    assert shown["suggestion"] == {"coder": M, "run": 1, "provider": "test", "model": "model", "template": "deductive",
+                                   "template_version": 1, "template_hash": None}
