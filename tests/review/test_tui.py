@@ -84,6 +84,8 @@ def test_accept_edit_memo_skip_undo_quit_and_resume(queued_dir: Path) -> None:
     t.keys("s", "saved: skip")
     screen = t.keys("u", "saved: undid your skip")
     item_after_undo = [line for line in screen.splitlines() if "item " in line][0]
+    screen = t.keys("b", "back 1")  # go back to the latest decision: shown with what was decided
+    assert "Your decision: edit -> every-level, national-level" in screen
     t.keys("q")
     t.child.expect(pexpect.EOF, timeout=10)
     rows = decisions(queued_dir)
