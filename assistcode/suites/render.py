@@ -81,7 +81,9 @@ def pareto_svg(result: dict[str, Any]) -> str:
             parts.append(f'<line x1="{x(cost):.1f}" x2="{x(cost):.1f}" y1="{y(lo):.1f}" y2="{y(hi):.1f}" stroke="#3a6ea5"/>')
         parts.append(f'<circle cx="{x(cost):.1f}" cy="{y(a):.1f}" r="5" fill="#1f4e79"><title>{_esc(label)}: alpha '
                      f'{a:.3f}, {_esc(AXIS[axis])} {cost:.3g}</title></circle>')
-        parts.append(f'<text x="{x(cost) + 8:.1f}" y="{y(a) - 6:.1f}" font-size="11">{_esc(label[:40])}</text>')
+        right = x(cost) > (w + left) / 2  # labels of points on the right run leftwards, inside the plot
+        parts.append(f'<text x="{x(cost) + (-8 if right else 8):.1f}" y="{y(a) - 6:.1f}" font-size="11" '
+                     f'text-anchor="{"end" if right else "start"}">{_esc(label[:40])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
