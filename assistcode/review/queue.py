@@ -119,7 +119,7 @@ def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str
                 reasons["consistency"] = 1.0 - consistency
             if "hard-codes" in signals and codes and hard:
                 reasons["hard-codes"] = max(hard.get(c, 0.5) for c in codes)
-        priority = sum(reasons.values())
+        priority = round(sum(reasons.values()), 6)  # as stored: the same test of "confident" here and in status
         if status != "ok":
             priority = len(SIGNALS) + 1.0  # above any sum of signals: nobody has coded these at all
         is_audit = 0

@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..exports import atomic_path
 from ..store.db import now, transaction
 from .decisions import DECIDING, find_item, settle
+from .queue import CONFIDENT
 
 EXPORT_COLUMNS = ("uid", "item_id", "segment_id", "document", "coder", "proposed", "reviewer", "decided_at", "action",
                   "codes_before", "codes_after", "memo", "undoes", "shown", "origin")
@@ -81,8 +82,8 @@ def status(db: sqlite3.Connection, reviewer: str | None = None, n_boot: int = 10
                                        "AND final IS NOT NULL"):
         audit_done += 1
         audit_changed += sorted(json.loads(final)) != sorted(json.loads(proposed))
-    confident_left = db.execute(
-        "SELECT count(*) FROM review_items WHERE status = 'open' AND reasons = '[]'").fetchone()[0]
+    confident_left = db.execute("SELECT count(*) FROM review_items WHERE status = 'open' AND audit = 0 AND priority < ?",
+                                (CONFIDENT,)).fetchone()[0]
     audit_total = db.execute("SELECT count(*) FROM review_items WHERE audit = 1").fetchone()[0]
     p, lo, hi = wilson(audit_changed, audit_done)
     return {

@@ -145,10 +145,19 @@ def test_status_estimates_the_unreviewed_error_rate_from_the_audit(tmp_path: Pat
         review.decide(p.db, uid, "ann", "accept" if k % 2 else "edit", codes=None if k % 2 else ["organisations"],
                       codebook=p.codebook())
     a = review.status(p.db, n_boot=0)["audit"]
+    assert a["confident_unreviewed"] == 0  # every confident item was drawn for the audit, and all are reviewed
     changed = (len(audit_items) + 1) // 2
     assert (a["reviewed"], a["changed"]) == (len(audit_items), changed)
     assert a["error_rate"] == pytest.approx(changed / len(audit_items))
     assert a["low"] < a["error_rate"] < a["high"]
+
+
+def test_the_audit_estimate_counts_the_confident_items_nobody_reviewed(tmp_path: Path) -> None:
+    p = Project(seed_project(tmp_path / "p"))
+    suggest(p)
+    rep = review.enqueue(p.db, M, signals=["confidence"], audit=0.0)
+    assert rep.confident > 0
+    assert review.status(p.db, n_boot=0)["audit"]["confident_unreviewed"] == rep.confident
 
 
 def test_wilson_interval_matches_the_published_value() -> None:
