@@ -45,6 +45,10 @@ def test_round_trip_of_the_gold_standard(tmp_path: Path, run) -> None:
         sa, sb = snapshot(a), snapshot(b)
     for key in sa:
         assert sa[key] == sb[key], key
+    again = run("import", tmp_path / "seed.qdpx", "--json", "--project", tmp_path / "b")  # idempotent
+    assert again.code == 0 and json.loads(again.out)["documents_present"] == 15
+    with Project(tmp_path / "b") as b:
+        assert snapshot(b) == sb
     # exporting twice gives the same GUIDs (tools that merge by GUID see the same objects)
     export_again = tmp_path / "again.qdpx"
     with Project(src) as a:
