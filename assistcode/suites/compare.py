@@ -107,7 +107,8 @@ def compare(project: Project, suite: Suite) -> dict[str, Any]:
     axis = "cost_usd" if any((c["cost_usd"] or 0) > 0 for c in out_configs) else "seconds_per_segment"
     front = pareto(out_configs, axis)
     return {
-        "suite": suite.name, "suite_hash": suite.hash, "reference": " + ".join(gold) if len(gold) > 1 else gold[0],
+        "suite": suite.name, "suite_hash": suite.hash,
+        "reference": f"the majority of {', '.join(gold)}" if len(gold) > 1 else gold[0],
         "gold_coders": gold, "units": len(data.units), "split": suite.spec.split.model_dump() if suite.spec.split else None,
         "codebook": {"name": codebook.name, "hash": codebook.hash}, "configurations": out_configs,
         "ceiling": ceiling, "floor": FLOOR_LABEL if FLOOR_LABEL in labels else None, "paired": paired,

@@ -35,9 +35,14 @@ def tables(result: dict[str, Any]) -> list[Table]:
     out = [Table(f"Suite {result['suite']}: agreement with the gold, cost and time",
                  ["configuration", "alpha [95% CI]", "units", "coverage", "tokens/seg", "cost USD", "s/seg", "failed"],
                  rows, notes)]
-    codes = result["codes"]
-    out.append(Table("Per code: Cohen's kappa against the gold [95% CI]", ["configuration", *codes],
-                     [[c["label"], *(interval(c["per_code_kappa"][k]) for k in codes)] for c in result["configurations"]]))
+    def cell(e: dict[str, Any]) -> str:
+        return interval(e) if e.get("value") is not None else "undefined"
+
+    configs = result["configurations"]
+    out.append(Table("Per code: Cohen's kappa against the gold [95% CI]", ["code", *(c["label"] for c in configs)],
+                     [[k, *(cell(c["per_code_kappa"][k]) for c in configs)] for k in result["codes"]],
+                     ["undefined: the code never occurs (or always occurs) in both rows, so kappa has no value; "
+                      "the JSON says why"]))
     paired = [[p["a"], p["b"], interval(p) if p.get("value") is not None else p.get("note", "-"),
                str(p.get("units", "-")), p.get("verdict", "")] for p in result["paired"]]
     out.append(Table("Paired differences in alpha (a - b), same units, paired bootstrap",
