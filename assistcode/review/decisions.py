@@ -198,6 +198,15 @@ def _lease_query(adjudicate: bool) -> str:
             "ORDER BY priority DESC, id LIMIT 1")
 
 
+_SKIPPED = (f"SELECT {', '.join('i.' + c for c in _ITEM_COLUMNS.split(', '))} FROM review_decisions d "
+            "JOIN review_items i ON i.id = d.item_id WHERE d.reviewer = :r AND d.action = 'skip' AND i.status = 'open' "
+            "AND NOT EXISTS (SELECT 1 FROM review_decisions x WHERE x.item_id = i.id AND x.reviewer = :r "
+            "  AND x.action IN ('accept', 'reject', 'edit')) "
+            "AND i.reviews_done + (SELECT count(*) FROM review_leases l WHERE l.item_id = i.id AND l.until > :now "
+            "  AND l.reviewer != :r) < i.reviews_needed "
+            "GROUP BY i.id ORDER BY max(d.id) LIMIT 1")
+
+
 def claim(db: sqlite3.Connection, reviewer: str, *, lease_seconds: float = LEASE_SECONDS, adjudicate: bool = False,
           clock: float | None = None) -> Item | None:
     """The reviewer's next item, leased to them: the one they already hold, else the highest priority one nobody
@@ -212,6 +221,8 @@ def claim(db: sqlite3.Connection, reviewer: str, *, lease_seconds: float = LEASE
             item = _item(db, row)
         else:
             row = db.execute(_lease_query(adjudicate), {"r": reviewer, "now": t}).fetchone()
+            if row is None and not adjudicate:  # only skipped items left: they come back, the longest-skipped first
+                row = db.execute(_SKIPPED, {"r": reviewer, "now": t}).fetchone()
             if row is None:
                 return None
             item = _item(db, row)

@@ -244,3 +244,20 @@ def test_every_decision_records_the_suggestions_model_and_prompt(queued: Project
     assert shown["screen"] == "cli"
     assert shown["suggestion"] == {"coder": M, "run": 1, "provider": "test", "model": "model", "template": "deductive",
                                    "template_version": 1, "template_hash": None}
+
+
+def test_skipped_items_come_back_when_nothing_else_is_left(tmp_path: Path) -> None:
+    p = Project(seed_project(tmp_path / "p"))
+    suggest(p)
+    review.enqueue(p.db, M, audit=0.0)
+    first = review.claim(p.db, "ann")
+    review.decide(p.db, first, "ann", "skip")
+    seen = {first.id}
+    while (it := review.claim(p.db, "ann")) is not None and it.id not in seen:
+        seen.add(it.id)
+        review.decide(p.db, it, "ann", "accept")
+    assert it is not None and it.id == first.id  # everything else decided: the skipped item is back
+    review.decide(p.db, it, "ann", "reject")
+    assert review.claim(p.db, "ann") is None
+    assert review.status(p.db, n_boot=0)["open"] == 0
+
