@@ -62,5 +62,5 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, *, mode
     echo(f"  assistcode eval --project {directory} --html report.html     # the report again, with other options")
     echo(f"  assistcode runs show 1 --project {directory}                  # the run's manifest: model, prompt, hashes, tokens")
     echo(f"  assistcode code --project {directory} --provider local --model {model} --template deductive-cot   # another prompt")
-    echo(f"  assistcode import YOUR_TRANSCRIPTS/ --project myproject        # then codebook import, code, eval")
+    echo("  assistcode import YOUR_TRANSCRIPTS/ --project myproject        # then codebook import, code, eval")
     return project, result, report

@@ -5,7 +5,7 @@ import json
 import sqlite3
 from pathlib import Path
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd

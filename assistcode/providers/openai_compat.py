@@ -75,7 +75,7 @@ class OpenAIProvider:
         i = MODES.index(self.mode)
         if i + 1 >= len(MODES):
             return False
-        old, self.mode = self.mode, MODES[i + 1]
+        self.mode = MODES[i + 1]
         _MODE_MEMORY[self.endpoint] = self.mode
         if self.on_mode_change:
             self.on_mode_change(self.endpoint[0], self.model, self.mode)

@@ -7,7 +7,6 @@ offline: transcripts are confidential.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from pathlib import Path

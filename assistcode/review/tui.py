@@ -91,7 +91,7 @@ class ReviewApp:
                  "confidence": {x["code"]: x["confidence"] for x in item.suggestions}, "reasons": item.reasons,
                  "screen": "tui"}
         try:
-            rec = dec.decide(self.db, item, self.reviewer, action, codes=codes, memo=s.memo or None, shown=shown,
+            dec.decide(self.db, item, self.reviewer, action, codes=codes, memo=s.memo or None, shown=shown,
                              codebook=self.codebook)
         except InputError as exc:
             s.message = ("warn", str(exc))

@@ -13,7 +13,6 @@ subset of resamples and reported per resample, since 1,000 calls take minutes.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time

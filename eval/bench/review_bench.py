@@ -12,7 +12,6 @@ The store runs as it always does (WAL, ``synchronous=NORMAL``: durable against a
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile

@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-from assistcode.agreement import gwet_ac1, krippendorff_alpha
 
 from ..conftest import DATA, needs_shared, seed_project
 from ..agreement.test_published import KRIPPENDORFF_2011

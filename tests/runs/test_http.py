@@ -29,7 +29,9 @@ def test_json_schema_refusal_falls_back_once_and_is_remembered(coded_project, se
     formats = [e["response_format"] for e in server.log]
     refused = formats.count("json_schema")
     assert 1 <= refused <= 4  # only the calls already in flight saw the refusal
-    assert set(formats[refused:]) == {"json_object"}
+    # their refusals may be logged after the first retries in JSON mode, never later than that
+    assert max(i for i, f in enumerate(formats) if f == "json_schema") < 8
+    assert set(formats[8:]) == {"json_object"}
     assert rs.endpoint_mode(coded_project.db, server.base_url, "fake") == "json_object"
     assert r.run.manifest["provider"]["structured_output"] == "json_object"
     # the next run on this endpoint starts in JSON mode: no refusal paid again

@@ -1,7 +1,6 @@
 """The offline default, for real: llama.cpp in-process with SmolLM2 (93 MB, installed from the package index), and
 llama.cpp's own OpenAI-compatible server driven through the openai provider."""
 import json
-import os
 import shutil
 import socket
 import subprocess
