@@ -106,14 +106,13 @@ def eval_cmd(coders: tuple[str, ...], reference: str | None, rollup: int | None,
              n_boot: int, seed: int, ci_method: str, ci_level: float, as_json: bool, markdown: Path | None,
              html: Path | None, json_out: Path | None, project_dir: Path) -> None:
     """Compare the project's coders (humans and model runs) on the segments they share."""
+    opts = EvalOptions(n_boot=n_boot, seed=seed, ci_method=ci_method, ci_level=ci_level, cluster=not no_cluster,
+                       reference=reference, by=_split_columns(by))
     with open_project(project_dir) as project:
         codebook = project.codebook()
         data = from_store(project.db, _split_columns(coders) or None, codebook)
-    if rollup:
-        data = data.rollup(rollup, codebook)
-    opts = EvalOptions(n_boot=n_boot, seed=seed, ci_method=ci_method, ci_level=ci_level, cluster=not no_cluster,
-                       reference=reference, by=_split_columns(by))
-    result = evaluate(data, opts)
-    with open_project(project_dir) as project:
+        if rollup:
+            data = data.rollup(rollup, codebook)
+        result = evaluate(data, opts)
         history.record(project.db, result)
     _emit(result, as_json, markdown, html, json_out, f"Agreement: {codebook.name}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -146,7 +146,3 @@ def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str
         report.double += it[8] == 2
     return report
 
-
-def queued_runs(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [{"coder": c, "items": n} for c, n in
-            db.execute("SELECT coder, count(*) FROM review_items GROUP BY coder ORDER BY min(id)")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 import sqlite3
 import time
 from collections import Counter
@@ -60,8 +61,7 @@ def reviewer_agreement(db: sqlite3.Connection, n_boot: int = 1000) -> dict[str, 
     import numpy as np
 
     data = data.restrict(np.array(shared))
-    data = type(data)(data.units, data.coders, data.sets, {c: "human" for c in data.coders}, data.clusters,
-                      data.unit_meta, data.codes)
+    data = replace(data, kinds={c: "human" for c in data.coders})  # reviewers compared as humans are
     report = evaluate(data, EvalOptions(n_boot=n_boot))
     return {"reviewers": reviewers, "units": len(data.units), "overall": report["overall"], "per_code": report["per_code"]}
 

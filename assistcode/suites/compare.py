@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import warnings
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from ..agreement.coefficients import AgreementWarning, alpha_estimator
-from ..agreement.summary import estimate
+from ..agreement.coefficients import alpha_estimator
 from ..agreement.uncertainty import paired_difference
 from ..errors import AgreementError, InputError
-from ..evaluate import from_store
+from ..evaluate import EvalOptions, from_store
+from ..evaluate.harness import _est
 from ..project import Project
 from ..runs import store as rs
 from ..store.db import now, transaction
@@ -23,15 +22,6 @@ from .runner import FLOOR_LABEL, codebook_for, gold_coders, split
 from .spec import Suite
 
 REFERENCE = "gold"
-
-
-def _est(statistic: str, data: Any, n_boot: int, clusters: Any, seed: int, **kw: Any) -> dict[str, Any]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AgreementWarning)
-            return estimate(statistic, data, n_boot=n_boot, clusters=clusters, seed=seed, **kw).as_dict()
-    except AgreementError as exc:
-        return {"statistic": statistic, "value": None, "low": None, "high": None, "note": str(exc)}
 
 
 def compare(project: Project, suite: Suite) -> dict[str, Any]:
@@ -54,6 +44,7 @@ def compare(project: Project, suite: Suite) -> dict[str, Any]:
     data = data.with_consensus(REFERENCE, coders=gold)  # the gold coders' majority (one coder: their codes)
     clusters = np.array(data.clusters) if data.clusters else None
     n_boot, seed = suite.spec.n_boot, suite.spec.seed
+    opts = EvalOptions(n_boot=n_boot, seed=seed)
     ref_row = data.row(REFERENCE)
     out_configs = []
     sets = {}
@@ -64,10 +55,10 @@ def compare(project: Project, suite: Suite) -> dict[str, Any]:
         sets[label] = row
         sub = data.restrict(both)
         sub_clusters = np.array(sub.clusters) if sub.clusters else None
-        overall = _est("krippendorff_alpha", sub.set_matrix([coder, REFERENCE]), n_boot, sub_clusters, seed, level="masi")
+        overall = _est("krippendorff_alpha", sub.set_matrix([coder, REFERENCE]), opts, sub_clusters, level="masi")
         per_code = {}
         for code in data.codes:
-            per_code[code] = _est("cohen_kappa", sub.binary(code, [coder, REFERENCE]), n_boot, sub_clusters, seed)
+            per_code[code] = _est("cohen_kappa", sub.binary(code, [coder, REFERENCE]), opts, sub_clusters)
         run = rs.get_run(db, coder)
         counts = rs.segment_counts(db, run.id)
         n_seg = max(run.manifest.get("corpus", {}).get("segments", 0) or counts.get("ok", 0) + counts.get("failed", 0), 1)
@@ -83,7 +74,7 @@ def compare(project: Project, suite: Suite) -> dict[str, Any]:
         })
     ceiling = None
     if len(gold) > 1:
-        ceiling = _est("krippendorff_alpha", data.set_matrix(gold), n_boot, clusters, seed, level="masi")
+        ceiling = _est("krippendorff_alpha", data.set_matrix(gold), opts, clusters, level="masi")
     paired = []
     for a, b in itertools.combinations(labels, 2):
         ra, rb = sets[a], sets[b]

@@ -105,21 +105,16 @@ def split(project: Project, suite: Suite) -> tuple[list[str], list[str]]:
     return train, test
 
 
-def train_examples(project: Project, suite: Suite, train: list[str], k: int) -> list[dict[str, Any]]:
-    """Few-shot examples from the gold codes of training units only (never a unit being evaluated)."""
-    if k == 0:
-        return []
+def train_candidates(project: Project, suite: Suite, train: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(segment, text, gold codes) of the training units: the only place few-shot examples come from (never a unit
+    being evaluated). The gold is the gold coders' majority (one coder: their codes)."""
     from ..evaluate import from_store
 
     coders = gold_coders(project, suite)
-    data = from_store(project.db, coders)
-    if len(coders) > 1:
-        data = data.with_consensus(coders=coders)
-    row = data.row("consensus" if len(coders) > 1 else coders[0])
-    codes = dict(zip(data.units, row))
+    data = from_store(project.db, coders).with_consensus(coders=coders)
+    codes = dict(zip(data.units, data.row("consensus")))
     texts = dict(project.db.execute("SELECT id, text FROM segments"))
-    candidates = [(s, texts[s], sorted(codes[s])) for s in train if codes.get(s) is not None]
-    return choose_examples(candidates, k)
+    return [(s, texts[s], sorted(codes[s])) for s in train if codes.get(s) is not None]
 
 
 @dataclass
@@ -140,10 +135,12 @@ def run_suite(suite: Suite, project_dir: Path | None = None, *, echo: Callable[[
     with open_suite_project(suite, project_dir, echo) as project:
         codebook = codebook_for(project, suite)
         train, test = split(project, suite)
-        for cfg in suite.configurations():
+        configurations = suite.configurations()
+        candidates = train_candidates(project, suite, train) if any(c["examples"] for c in configurations) else []
+        for cfg in configurations:
             if cfg["provider"] == "local":
                 _install(cfg["model"], echo)
-            examples = train_examples(project, suite, train, cfg["examples"])
+            examples = choose_examples(candidates, cfg["examples"]) if cfg["examples"] else []
             config = RunConfig(provider=cfg["provider"], model=cfg["model"], template=cfg["template"],
                                base_url=cfg["base_url"], temperature=cfg["temperature"], samples=cfg["samples"],
                                batch_size=cfg["batch_size"], max_tokens=cfg["max_tokens"], price=cfg["price"],
