@@ -123,6 +123,8 @@ def delete_run(db: sqlite3.Connection, ref: str | int) -> RunRow:
             db.execute(sql, (run.coder,))
         db.execute("DELETE FROM run_segments WHERE run_id = ?", (run.id,))
         db.execute("DELETE FROM candidates WHERE run_id = ?", (run.id,))
+        db.execute("DELETE FROM scores WHERE run_id = ?", (run.id,))
+        db.execute("DELETE FROM content_free_scores WHERE run_id = ?", (run.id,))
         db.execute("DELETE FROM runs WHERE id = ?", (run.id,))
         db.execute("DELETE FROM coders WHERE name = ?", (run.coder,))
     return run

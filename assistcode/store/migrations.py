@@ -248,4 +248,27 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX suite_results_suite ON suite_results(suite, id);
         """,
     ),
+    (
+        "007_scores",
+        """
+        -- Per-code scores of a run (scoring templates, similarity, trained): raw as the provider gave it (P(yes)
+        -- normalised over the yes/no variants, an option's probability, a cosine), prob once calibrated.
+        CREATE TABLE scores (
+            run_id INTEGER NOT NULL,
+            segment_id TEXT NOT NULL,
+            code TEXT NOT NULL,
+            raw REAL NOT NULL,
+            prob REAL,
+            PRIMARY KEY (run_id, segment_id, code)
+        ) WITHOUT ROWID;
+        -- Raw scores of content-free inputs ("N/A", "", "[MASK]"), measured once per run: contextual calibration.
+        CREATE TABLE content_free_scores (
+            run_id INTEGER NOT NULL,
+            input TEXT NOT NULL,
+            code TEXT NOT NULL,
+            raw REAL NOT NULL,
+            PRIMARY KEY (run_id, input, code)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
