@@ -68,8 +68,8 @@ def check_scores(raw: np.ndarray, bounds: tuple[float, float] = (0.0, 1.0), *, u
     bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi)
     if bad.any():
         i, j = (int(x) for x in np.argwhere(bad)[0])
-        value = arr[i, j]
-        problem = "is missing (NaN)" if np.isnan(value) else f"{value!r} is outside [{lo:g}, {hi:g}]"
+        value = float(arr[i, j])
+        problem = "is missing (NaN)" if np.isnan(value) else f"{value:g} is outside [{lo:g}, {hi:g}]"
         raise InputError(f"{what} of {_name(unit_ids, i, 'unit')}, code {_name(codes, j, 'column')}: {problem}"
                          f" ({int(bad.sum())} such values)")
     return arr
@@ -137,6 +137,10 @@ def best_threshold(s: np.ndarray, y: np.ndarray, default: float) -> float:
     return best
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0, -z))
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     q = np.clip(p, _EPS, 1 - _EPS)
     return np.log(q / (1 - q))
@@ -149,17 +153,26 @@ def fit_platt(p: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
     pos = float(y.sum())
     neg = len(y) - pos
     t = np.where(y == 1, (pos + 1) / (pos + 2), 1 / (neg + 2))
+    def loss(a: float, b: float) -> float:
+        z = a * x + b
+        return float((np.logaddexp(0, z) - t * z).sum())
+
     a, b = 1.0, 0.0
+    current = loss(a, b)
     for _ in range(100):
-        q = 1 / (1 + np.exp(-(a * x + b)))
+        q = _sigmoid(a * x + b)
         w = q * (1 - q) + 1e-12
         grad = np.array([((q - t) * x).sum(), (q - t).sum()])
         hess = np.array([[(w * x * x).sum() + 1e-6, (w * x).sum()], [(w * x).sum(), w.sum() + 1e-6]])
         step = np.linalg.solve(hess, grad)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-9:
+        scale = 1.0
+        while scale > 1e-8 and loss(a - scale * step[0], b - scale * step[1]) > current:
+            scale /= 2  # backtracking keeps every step downhill
+        a, b = a - scale * step[0], b - scale * step[1]
+        previous, current = current, loss(a, b)
+        if previous - current < 1e-10:
             break
-    return lambda s: 1 / (1 + np.exp(-(a * _logit(s) + b)))
+    return lambda s: _sigmoid(a * _logit(s) + b)
 
 
 def fit_isotonic(p: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]

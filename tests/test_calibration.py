@@ -1,0 +1,209 @@
+import numpy as np
+import pytest
+
+from assistcode.calibration import (best_threshold, brier, calibrate, expected_calibration_error, fit_isotonic,
+                                    group_folds, reliability)
+from assistcode.errors import InputError
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _logit(p):
+    return np.log(p / (1 - p))
+
+
+# -- Brier, ECE, reliability on examples computed by hand ------------------------------------------------------------
+
+def test_brier_by_hand():
+    # (0.9-1)^2 + (0.2-0)^2 + (0.6-0)^2 + (0.4-1)^2 = 0.01 + 0.04 + 0.36 + 0.36 = 0.77; / 4 = 0.1925
+    assert brier([0.9, 0.2, 0.6, 0.4], [1, 0, 0, 1]) == pytest.approx(0.1925)
+    # an unlabelled pair (NaN outcome) is left out: same figure
+    assert brier([0.9, 0.2, 0.6, 0.4, 0.7], [1, 0, 0, 1, np.nan]) == pytest.approx(0.1925)
+    assert brier([1.0, 0.0], [1, 0]) == 0.0
+
+
+def test_ece_by_hand():
+    prob = [0.05, 0.15, 0.15, 0.95, 0.95, 0.95, 0.95]
+    outcome = [0, 1, 0, 1, 1, 1, 0]
+    # bin [0, 0.1): 1 pair, mean 0.05, frequency 0   -> |0.05 - 0| = 0.05, weight 1/7
+    # bin [0.1, 0.2): 2 pairs, mean 0.15, freq 0.5    -> 0.35, weight 2/7
+    # bin [0.9, 1.0]: 4 pairs, mean 0.95, freq 0.75   -> 0.20, weight 4/7
+    # ECE = (1 * 0.05 + 2 * 0.35 + 4 * 0.20) / 7 = 1.55 / 7
+    assert expected_calibration_error(prob, outcome) == pytest.approx(1.55 / 7)
+    table = reliability(prob, outcome)
+    assert len(table) == 10 and [r["n"] for r in table] == [1, 2, 0, 0, 0, 0, 0, 0, 0, 4]
+    assert table[1] == {"lower": 0.1, "upper": 0.2, "n": 2, "mean_prob": pytest.approx(0.15), "frequency": 0.5}
+    assert table[2]["mean_prob"] is None and table[2]["frequency"] is None
+
+
+def test_ece_bin_edges():
+    # 0.0 falls in the first bin, 1.0 in the last (closed), 0.1 in the second
+    table = reliability([0.0, 1.0, 0.1], [0, 1, 1])
+    assert table[0]["n"] == 1 and table[9]["n"] == 1 and table[1]["n"] == 1
+    # perfectly calibrated bins: ECE 0; all wrong and sure: ECE 1
+    assert expected_calibration_error([0.0, 1.0], [0, 1]) == 0.0
+    assert expected_calibration_error([0.0, 1.0], [1, 0]) == 1.0
+    # 2 bins: [0, 0.5): 0.2 vs 0 -> 0.2 ; [0.5, 1]: 0.8 vs 0.5 -> 0.3 ; (0.2 + 2 * 0.3) / 3
+    assert expected_calibration_error([0.2, 0.8, 0.8], [0, 1, 0], bins=2) == pytest.approx(0.8 / 3)
+
+
+# -- cross-fitting ---------------------------------------------------------------------------------------------------
+
+def _data(n=60, k=2, seed=0):
+    rng = np.random.default_rng(seed)
+    raw = rng.random((n, k))
+    labels = (raw + rng.normal(0, 0.25, (n, k)) > 0.55).astype(float)
+    groups = [f"doc{i // 3}" for i in range(n)]  # three units per document
+    return raw, labels, groups
+
+
+@pytest.mark.parametrize("method", ["threshold", "platt", "isotonic"])
+def test_a_units_own_label_never_calibrates_it(method):
+    raw, labels, groups = _data()
+    labels[50:] = np.nan  # unlabelled units
+    base = calibrate(raw, method=method, labels=labels, groups=groups, folds=5, seed=1)
+    changed_others = 0
+    for unit in range(0, 50, 7):
+        flipped = labels.copy()
+        flipped[unit, 0] = 1 - flipped[unit, 0]
+        again = calibrate(raw, method=method, labels=flipped, groups=groups, folds=5, seed=1)
+        assert again.prob[unit, 0] == base.prob[unit, 0]
+        assert again.threshold[unit, 0] == base.threshold[unit, 0]
+        # nor does the label of another labelled unit of the same document
+        for mate in range(3 * (unit // 3), min(3 * (unit // 3) + 3, 50)):
+            assert again.prob[mate, 0] == base.prob[mate, 0] and again.threshold[mate, 0] == base.threshold[mate, 0]
+        changed_others += int((again.prob[:, 0] != base.prob[:, 0]).any() or (again.threshold[:, 0] != base.threshold[:, 0]).any())
+    assert changed_others > 0  # the labels do calibrate the other folds
+    # unlabelled units share the map fitted on all labels
+    assert np.all(base.threshold[50:, 0] == base.threshold[50, 0])
+    assert base.manifest["unlabelled_units"] == 10 and base.manifest["labelled_units"] == 50
+
+
+def test_fold_assignment_never_splits_a_document():
+    groups = [f"d{i % 7}" for i in range(40)] + ["lonely"]
+    fold = group_folds(groups, 5, seed=3)
+    for g in set(groups):
+        assert len({fold[i] for i, x in enumerate(groups) if x == g}) == 1
+    assert set(fold) == set(range(5))
+    assert np.array_equal(group_folds(groups, 5, seed=3), fold)  # deterministic
+    # the fold of a document does not depend on the order of the units
+    order = np.random.default_rng(0).permutation(len(groups))
+    refold = group_folds([groups[i] for i in order], 5, seed=3)
+    assert all(refold[r] == fold[i] for r, i in enumerate(order))
+    assert set(group_folds(["a", "a", "b"], 5, seed=0)) == {0, 1}  # fewer documents than folds
+    with pytest.raises(InputError, match="2 folds"):
+        group_folds(groups, 1, seed=0)
+
+
+def test_threshold_is_f1_optimal():
+    s = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    y = np.array([0, 0, 1, 0, 1, 1])
+    # t=0.3: predicts 4, 3 true -> F1 = 6/7 ; t=0.5: 2 of 2, 3 true -> 4/5 ; t=0.2 -> 6/8
+    assert best_threshold(s, y, 0.5) == 0.3
+    assert best_threshold(s, np.zeros(6), 0.42) == 0.42
+
+
+def test_isotonic_pools_adjacent_violators():
+    fmap = fit_isotonic(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 1]))
+    # 0 | 1, 0 pooled to 0.5 | 1
+    assert np.allclose(fmap(np.array([0.1, 0.2, 0.3, 0.4])), [0, 0.5, 0.5, 1])
+    assert fmap(np.array([0.0]))[0] == 0 and fmap(np.array([0.9]))[0] == 1  # constant beyond the ends
+
+
+def test_platt_repairs_overconfidence():
+    rng = np.random.default_rng(4)
+    q = rng.uniform(0.05, 0.95, (3000, 1))
+    outcome = (rng.random(q.shape) < q).astype(float)
+    raw = _sigmoid(3 * _logit(q))  # overconfident
+    groups = [str(i // 5) for i in range(len(q))]
+    before = expected_calibration_error(raw, outcome)
+    cal = calibrate(raw, method="platt", labels=outcome, groups=groups)
+    after = expected_calibration_error(cal.prob, outcome)
+    assert before > 0.08 and after < 0.03
+    assert brier(cal.prob, outcome) < brier(raw, outcome)
+
+
+# -- contextual calibration ------------------------------------------------------------------------------------------
+
+def test_contextual_removes_a_per_code_bias():
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(0.02, 0.98, (50, 3))
+    bias = np.array([2.0, -1.0, 0.0])  # code 0 leans to yes, code 1 to no
+    raw = _sigmoid(_logit(truth) + bias)
+    content_free = _sigmoid(np.zeros((2, 3)) + bias)  # a content-free input is neutral (0.5) but for the bias
+    cal = calibrate(raw, method="contextual", content_free=content_free)
+    assert np.allclose(cal.prob, truth)
+    assert np.array_equal(cal.decisions, truth >= 0.5)
+    assert (raw[:, 0] >= 0.5).sum() > (truth[:, 0] >= 0.5).sum()  # the bias did change the raw decisions
+
+
+def test_contextual_removes_an_option_bias():
+    rng = np.random.default_rng(3)
+    truth = rng.dirichlet([1, 1, 1], 40)
+    w = np.array([3.0, 1.0, 0.2])  # the model favours the first option and rarely chooses the third
+    raw = truth * w / (truth * w).sum(axis=1, keepdims=True)
+    content_free = (w / w.sum())[None, :]
+    cal = calibrate(raw, method="contextual", content_free=content_free, exclusive=True, allow_none=False,
+                    default_threshold=0.0)
+    assert np.allclose(cal.prob, truth)
+    assert np.array_equal(cal.decisions.argmax(axis=1), truth.argmax(axis=1))
+    assert cal.decisions.sum(axis=1).tolist() == [1] * 40
+    assert (raw.argmax(axis=1) == 2).sum() < (truth.argmax(axis=1) == 2).sum()
+
+
+def test_contextual_needs_content_free_scores():
+    with pytest.raises(InputError, match="content-free"):
+        calibrate(np.full((2, 2), 0.5), method="contextual")
+
+
+# -- fallback, exclusive, bad input ---------------------------------------------------------------------------------
+
+def test_too_few_labels_fall_back_and_are_counted():
+    raw, labels, groups = _data()
+    labels[:, 1] = 0
+    labels[[0, 30], 1] = 1  # two positives: never 3 in a training part
+    labels[55:] = np.nan
+    cf = np.array([[0.3, 0.6]])
+    cal = calibrate(raw, method="threshold", labels=labels, groups=groups, content_free=cf, codes=["a", "b"],
+                    label_source="McKee")
+    folds = cal.manifest["folds"]
+    assert folds == 5
+    assert cal.manifest["fallbacks"] == {"b": folds + 1}  # every fold and the all-labels map of unlabelled units
+    assert cal.manifest["fallback_units"] == {"b": 60}
+    assert cal.manifest["label_source"] == "McKee"
+    # the fallback is the label-free (here contextual) calibration with the default threshold
+    label_free = calibrate(raw, method="contextual", content_free=cf)
+    assert np.allclose(cal.prob[:, 1], label_free.prob[:, 1]) and np.all(cal.threshold[:, 1] == 0.5)
+    assert not np.allclose(cal.threshold[:, 0], 0.5)
+
+
+def test_exclusive_takes_the_best_passing_code_or_none():
+    raw = np.array([[0.6, 0.7, 0.1], [0.2, 0.3, 0.1], [0.55, 0.1, 0.2]])
+    cal = calibrate(raw, exclusive=True, default_threshold=0.5)
+    assert cal.decisions.tolist() == [[False, True, False], [False, False, False], [True, False, False]]
+    forced = calibrate(raw, exclusive=True, allow_none=False, default_threshold=0.5)
+    assert forced.decisions[1].tolist() == [False, True, False]
+    assert calibrate(raw, default_threshold=0.5).decisions[0].tolist() == [True, True, False]
+
+
+def test_bad_scores_are_refused_naming_segment_and_code():
+    raw = np.full((4, 2), 0.5)
+    raw[2, 1] = np.nan
+    with pytest.raises(InputError, match=r"'s3', code 'abusive'.*NaN"):
+        calibrate(raw, codes=["spam", "abusive"], unit_ids=["s1", "s2", "s3", "s4"])
+    raw[2, 1] = 1.2
+    with pytest.raises(InputError, match=r"unit 2, code column 1: 1.2 is outside \[0, 1\]"):
+        calibrate(raw)
+    with pytest.raises(InputError, match="content-free score"):
+        calibrate(np.full((2, 2), 0.5), method="contextual", content_free=np.array([[0.5, -0.1]]))
+    cos = np.array([[-0.5, 0.2], [0.9, 0.1]])  # a cosine provider
+    cal = calibrate(cos, bounds=(-1, 1), default_threshold=0.35)
+    assert np.allclose(cal.prob, (cos + 1) / 2) and cal.decisions.tolist() == [[False, False], [True, False]]
+    with pytest.raises(InputError, match="unknown calibration"):
+        calibrate(cos, method="magic", bounds=(-1, 1))
+    with pytest.raises(InputError, match="needs labels"):
+        calibrate(np.full((2, 2), 0.5), method="platt")
+    with pytest.raises(InputError, match="labels are 1, 0 or NaN"):
+        calibrate(np.full((2, 2), 0.5), method="threshold", labels=np.array([[1, 2], [0, 0]]))
