@@ -18,6 +18,23 @@ from ..errors import AgreementError
 MISSING = -1
 
 
+class NoRatings(AgreementError):
+    """Every value is missing: there is nothing to compute a coefficient from (the coefficients return NaN and
+    warn; other callers see a one-line error)."""
+
+    def __init__(self) -> None:
+        super().__init__("every rating is missing (None or NaN): there is nothing to compare",
+                         hint="check that the right columns were read")
+
+
+def _refuse_non_finite(values: np.ndarray) -> None:
+    """``inf`` is not a category: a rating is a finite number, a string, or missing (None / NaN)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise AgreementError(f"value {float(values[bad][0])} is not a category: numeric ratings must be finite",
+                             hint="use None or NaN for 'not rated'")
+
+
 @dataclass(frozen=True)
 class Ratings:
     """An integer-coded coders x units matrix and the categories its codes index."""
@@ -93,6 +110,8 @@ def _shape_checks(rows: list[Any]) -> int:
 
 
 def _check_pairable(codes: np.ndarray) -> None:
+    if not (codes >= 0).any():
+        raise NoRatings()
     if not ((codes >= 0).sum(axis=0) >= 2).any():
         raise AgreementError("no unit has ratings from two or more coders, so there is nothing to compare")
 
@@ -125,6 +144,9 @@ def _coerce_numeric(data: np.ndarray, categories: Sequence[Any] | None) -> Ratin
     arr = data.astype(np.float64, copy=False)
     missing = np.isnan(arr)
     present = arr[~missing]
+    _refuse_non_finite(present)
+    if not present.size:
+        raise NoRatings()
     if categories is None:
         lookup = np.unique(present)
         cats: list[Any] = lookup.tolist()
@@ -180,6 +202,10 @@ def coerce(data: Any, categories: Sequence[Any] | None = None) -> Ratings:
                                      hint="use one kind of value throughout")
         raise AgreementError("mixed types: some units hold numbers, others text", hint="use one kind of value throughout")
     numeric = kinds == {"number"}
+    if not present.size:
+        raise NoRatings()
+    if numeric:
+        _refuse_non_finite(present.astype(np.float64))
     observed = sorted(set(present.tolist()))
     cats = _categories(observed, categories, numeric)
     order = {v: i for i, v in enumerate(cats)}
@@ -196,6 +222,9 @@ def _categories(observed: list[Any], declared: Sequence[Any] | None, numeric: bo
     if declared is None:
         return observed
     declared = list(declared)
+    numbers_declared = [c for c in declared if isinstance(c, numbers.Real)]
+    if numbers_declared:
+        _refuse_non_finite(np.asarray(numbers_declared, dtype=np.float64))
     if len(set(declared)) != len(declared):
         raise AgreementError("declared categories repeat a value", field="categories")
     missing = set(observed) - set(declared)

@@ -6,14 +6,15 @@ strings. Each function returns a float; where the coefficient is undefined it re
 """
 from __future__ import annotations
 
+import functools
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
 from ..errors import AgreementError
 from . import estimators as est
-from ._data import Ratings, coerce, coerce_sets
+from ._data import NoRatings, Ratings, coerce, coerce_sets
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio", "masi", "jaccard")
 
@@ -30,8 +31,36 @@ def _defined(value: float, name: str, why: str) -> float:
 
 
 _CHANCE_IS_ONE = "expected (chance) agreement is 1, as when every rating falls in a single category"
+_ONE_CATEGORY = "there is only one category (q = 1)"
+_NO_SPREAD = "expected disagreement is 0: every pairable value is the same"
+NO_RATINGS = "every rating is missing (None or NaN)"
+
+UNDEFINED_WHY = {
+    "cohen_kappa": _CHANCE_IS_ONE, "scott_pi": _CHANCE_IS_ONE, "weighted_kappa": _CHANCE_IS_ONE,
+    "fleiss_kappa": _CHANCE_IS_ONE, "gwet_ac1": _ONE_CATEGORY, "brennan_prediger": _ONE_CATEGORY,
+    "krippendorff_alpha": _NO_SPREAD,
+}
+"""Why each coefficient can be undefined on data that has ratings (percent agreement and PABAK always are)."""
+
+F = TypeVar("F", bound=Callable[..., float])
 
 
+def _nan_without_ratings(fn: F) -> F:
+    """Data with no rating at all: NaN and a warning, like any other undefined coefficient."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> float:
+        try:
+            return fn(*args, **kwargs)
+        except NoRatings:
+            warnings.warn(f"{fn.__name__} is undefined here: {NO_RATINGS}; returning NaN", AgreementWarning,
+                          stacklevel=2)
+            return float("nan")
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_nan_without_ratings
 def percent_agreement(data: Any, categories: Sequence[Any] | None = None) -> float:
     """Mean pairwise agreement over units with at least two ratings: for each unit, the share of ordered coder
     pairs that agree; then the mean over those units.
@@ -42,6 +71,7 @@ def percent_agreement(data: Any, categories: Sequence[Any] | None = None) -> flo
     return est.percent(coerce(data, categories)).value()
 
 
+@_nan_without_ratings
 def cohen_kappa(data: Any, categories: Sequence[Any] | None = None) -> float:
     """Cohen's (1960) kappa for exactly two coders; units missing either rating are dropped.
 
@@ -51,12 +81,14 @@ def cohen_kappa(data: Any, categories: Sequence[Any] | None = None) -> float:
     return _defined(est.cohen(coerce(data, categories)).value(), "cohen_kappa", _CHANCE_IS_ONE)
 
 
+@_nan_without_ratings
 def scott_pi(data: Any, categories: Sequence[Any] | None = None) -> float:
     """Scott's (1955) pi for exactly two coders (chance from the pooled marginals); units missing either rating
     are dropped."""
     return _defined(est.scott(coerce(data, categories)).value(), "scott_pi", _CHANCE_IS_ONE)
 
 
+@_nan_without_ratings
 def weighted_kappa(data: Any, weights: str = "linear", categories: Sequence[Any] | None = None) -> float:
     """Cohen's (1968) weighted kappa for exactly two coders; units missing either rating are dropped.
 
@@ -67,12 +99,14 @@ def weighted_kappa(data: Any, weights: str = "linear", categories: Sequence[Any]
     return _defined(est.weighted(r, weights).value(), "weighted_kappa", _CHANCE_IS_ONE)
 
 
+@_nan_without_ratings
 def pabak(data: Any) -> float:
     """Prevalence- and bias-adjusted kappa (Byrt, Bishop & Carlin 1993) for exactly two coders: ``2 * po - 1``,
     which is Brennan-Prediger with q = 2. Units missing either rating are dropped."""
     return est.pabak(coerce(data)).value()
 
 
+@_nan_without_ratings
 def fleiss_kappa(data: Any, categories: Sequence[Any] | None = None) -> float:
     """Fleiss' (1971) kappa for any number of coders. With missing ratings it follows Gwet's generalisation
     (Handbook of Inter-Rater Reliability, 4th ed.): observed agreement over units rated two or more times, category
@@ -84,20 +118,21 @@ def _q(r: Ratings, categories: Sequence[Any] | None) -> int:
     return len(categories) if categories is not None else r.k
 
 
+@_nan_without_ratings
 def gwet_ac1(data: Any, categories: Sequence[Any] | None = None) -> float:
     """Gwet's (2008) AC1 for any number of coders, with missing ratings as in Gwet (2014).
     q, the number of categories, comes from ``categories`` when given, otherwise from the values observed."""
     r = coerce(data, categories)
     q = _q(r, categories)
-    return _defined(est.ac1(r, q).value(), "gwet_ac1", "there is only one category (q = 1)")
+    return _defined(est.ac1(r, q).value(), "gwet_ac1", _ONE_CATEGORY)
 
 
+@_nan_without_ratings
 def brennan_prediger(data: Any, categories: Sequence[Any] | None = None) -> float:
     """Brennan & Prediger's (1981) coefficient: chance agreement 1/q, q from ``categories`` when given,
     otherwise from the values observed; observed agreement as in Fleiss/Gwet."""
     r = coerce(data, categories)
-    return _defined(est.brennan_prediger(r, _q(r, categories)).value(), "brennan_prediger",
-                    "there is only one category (q = 1)")
+    return _defined(est.brennan_prediger(r, _q(r, categories)).value(), "brennan_prediger", _ONE_CATEGORY)
 
 
 def delta_for(level: str, r: Ratings | None = None, sets: list[frozenset] | None = None) -> est.Delta:
@@ -167,6 +202,7 @@ def alpha_estimator(data: Any, level: str = "nominal", categories: Sequence[Any]
     return est.alpha(r.codes, r.k, delta_for(level, r))
 
 
+@_nan_without_ratings
 def krippendorff_alpha(data: Any, level: str = "nominal", categories: Sequence[Any] | None = None) -> float:
     """Krippendorff's alpha by the coincidence-matrix formulation (Krippendorff 2011).
 
@@ -184,4 +220,4 @@ def krippendorff_alpha(data: Any, level: str = "nominal", categories: Sequence[A
     [0.743, 0.815, 0.849, 0.797]
     """
     value = alpha_estimator(data, level, categories).value()
-    return _defined(value, "krippendorff_alpha", "expected disagreement is 0: every pairable value is the same")
+    return _defined(value, "krippendorff_alpha", _NO_SPREAD)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -9,8 +10,8 @@ import numpy as np
 
 from ..errors import AgreementError
 from . import estimators as est
-from ._data import Ratings, coerce
-from .coefficients import alpha_estimator
+from ._data import NoRatings, Ratings, coerce
+from .coefficients import NO_RATINGS, UNDEFINED_WHY, AgreementWarning, alpha_estimator
 from .uncertainty import bootstrap_interval, gwet_se, kappa_se, pabak_se
 
 STATISTICS = ("percent_agreement", "cohen_kappa", "weighted_kappa", "scott_pi", "pabak", "fleiss_kappa",
@@ -100,11 +101,20 @@ def estimate(statistic: str, data: Any, *, level: str = "nominal", weights: str 
              ci_method: str = "bca", clusters: Sequence[Any] | None = None, seed: int | None = 0) -> Estimate:
     """The coefficient with a bootstrap interval over units (clustered when ``clusters`` gives each unit's
     cluster, e.g. its document) and an analytic standard error where one exists."""
-    # coerced once, for the coefficient and its analytic standard error (alpha coerces its own way: sets, levels)
-    r = coerce(data, categories) if statistic != "krippendorff_alpha" else None
-    e = estimator_for(statistic, data, level=level, weights=weights, categories=categories, ratings=r)
-    value = e.value()
     n_coders = len(data) if not hasattr(data, "shape") else data.shape[0]
+    convention = CONVENTIONS.get(statistic, "") + (f"; level {level}" if statistic == "krippendorff_alpha" else "")
+    nan = float("nan")
+    try:
+        # coerced once, for the coefficient and its analytic standard error (alpha coerces its own way: sets, levels)
+        r = coerce(data, categories) if statistic != "krippendorff_alpha" else None
+        e = estimator_for(statistic, data, level=level, weights=weights, categories=categories, ratings=r)
+    except NoRatings:
+        if statistic not in STATISTICS:
+            raise AgreementError(f"unknown statistic {statistic!r}", hint="one of " + ", ".join(STATISTICS)) from None
+        warnings.warn(f"{statistic} is undefined here: {NO_RATINGS}; returning NaN", AgreementWarning, stacklevel=2)
+        return Estimate(statistic, nan, nan, nan, ci_level, ci_method, n_boot, clusters is not None, nan, None,
+                        ANALYTIC.get(statistic), 0, n_coders, convention, f"undefined: {NO_RATINGS}")
+    value = e.value()
     if n_boot > 0:
         iv = bootstrap_interval(e, n_boot=n_boot, level=ci_level, method=ci_method,
                                 clusters=None if clusters is None else np.asarray(clusters), seed=seed)
@@ -113,10 +123,11 @@ def estimate(statistic: str, data: Any, *, level: str = "nominal", weights: str 
         low = high = se_boot = float("nan")
         undefined = 0
     se = _analytic(statistic, r, weights, categories) if r is not None else None
-    convention = CONVENTIONS[statistic] + (f"; level {level}" if statistic == "krippendorff_alpha" else "")
     note = f"{undefined} of {n_boot} resamples undefined" if undefined else ""
     if not np.isfinite(value):
-        note = "undefined: expected agreement is 1 (one category)"
+        why = UNDEFINED_WHY.get(statistic, "the coefficient cannot be computed on this data")
+        warnings.warn(f"{statistic} is undefined here: {why}; returning NaN", AgreementWarning, stacklevel=2)
+        note = f"undefined: {why}"
     return Estimate(statistic, value if np.isfinite(value) else float("nan"), low, high, ci_level, ci_method, n_boot,
                     clusters is not None, se_boot, se, ANALYTIC.get(statistic), e.n_units, n_coders,
                     convention, note)

@@ -96,25 +96,39 @@ def jackknife(estimator: est.Estimator, clusters: np.ndarray | None = None) -> n
     return out
 
 
-def bootstrap_interval(estimator: est.Estimator, *, n_boot: int = 1000, level: float = 0.95, method: str = "bca",
-                       clusters: np.ndarray | None = None, seed: int | np.random.Generator | None = None) -> Interval:
-    """Percentile or BCa (Efron 1987) bootstrap interval over units (or clusters of units)."""
+def _check_options(level: float, method: str) -> None:
     if not 0 < level < 1:
         raise AgreementError(f"confidence level {level} is not between 0 and 1", field="level")
     if method not in ("percentile", "bca"):
         raise AgreementError(f"unknown interval method {method!r}", field="method", hint="'percentile' or 'bca'")
+
+
+def bootstrap_interval(estimator: est.Estimator, *, n_boot: int = 1000, level: float = 0.95, method: str = "bca",
+                       clusters: np.ndarray | None = None, seed: int | np.random.Generator | None = None) -> Interval:
+    """Percentile or BCa (Efron 1987) bootstrap interval over units (or clusters of units)."""
+    _check_options(level, method)
     theta = estimator.value()
     boots = replicates(estimator, n_boot, clusters, seed)
     ok = boots[np.isfinite(boots)]
     undefined = n_boot - len(ok)
     if len(ok) < 2 or not np.isfinite(theta):
         return Interval(float("nan"), float("nan"), method, level, n_boot, undefined, float("nan"), clusters is not None)
-    alpha = (1 - level) / 2
-    probs = np.array([alpha, 1 - alpha])
+    jack = jackknife(estimator, clusters) if method == "bca" else None
+    low, high = bounds(theta, ok, jack, level, method)
+    return Interval(low, high, method, level, n_boot, undefined, float(ok.std(ddof=1)), clusters is not None)
+
+
+def bounds(theta: float, boots: np.ndarray, jack: np.ndarray | None, level: float, method: str) -> tuple[float, float]:
+    """The interval's ends from the defined replicates ``boots``: their ``(1 - level) / 2`` and ``(1 + level) / 2``
+    quantiles (percentile), or BCa's adjusted quantiles (bias correction from ``theta``, acceleration from the
+    jackknife values ``jack``). One place for both, so a coverage study can take both from the same resamples."""
+    probs = np.array([(1 - level) / 2, 1 - (1 - level) / 2])
     if method == "bca":
-        probs = _bca_probs(theta, ok, jackknife(estimator, clusters), probs)
-    low, high = np.quantile(ok, probs)
-    return Interval(float(low), float(high), method, level, n_boot, undefined, float(ok.std(ddof=1)), clusters is not None)
+        if jack is None:
+            raise AgreementError("a BCa interval needs the jackknife values")
+        probs = _bca_probs(theta, boots, jack, probs)
+    low, high = np.quantile(boots, probs)
+    return float(low), float(high)
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,7 @@ def paired_difference(a: est.Estimator, b: est.Estimator, *, n_boot: int = 1000,
                       seed: int | np.random.Generator | None = None) -> PairedDifference:
     """Bootstrap the difference of two estimators over the same units (each must keep every unit: pass units that
     all three coders rated). Percentile or BCa, with the jackknife of the difference for the acceleration."""
+    _check_options(level, method)
     n = a.stats.shape[0]
     if b.stats.shape[0] != n or a.units is not None or b.units is not None:
         raise AgreementError("a paired difference needs both coefficients on the same units",
@@ -160,11 +175,9 @@ def paired_difference(a: est.Estimator, b: est.Estimator, *, n_boot: int = 1000,
     nan = float("nan")
     if len(ok) < 2 or not np.isfinite(theta):
         return PairedDifference(theta, nan, nan, nan, method, level, n_boot, n_boot - len(ok), n)
-    probs = np.array([(1 - level) / 2, 1 - (1 - level) / 2])
-    if method == "bca":
-        probs = _bca_probs(theta, ok, jackknife(a, clusters) - jackknife(b, clusters), probs)
-    low, high = np.quantile(ok, probs)
-    return PairedDifference(float(theta), float(low), float(high), float(ok.std(ddof=1)), method, level, n_boot,
+    jack = jackknife(a, clusters) - jackknife(b, clusters) if method == "bca" else None
+    low, high = bounds(theta, ok, jack, level, method)
+    return PairedDifference(float(theta), low, high, float(ok.std(ddof=1)), method, level, n_boot,
                             n_boot - len(ok), n)
 
 

@@ -38,7 +38,10 @@ def test_seeded_and_clustered():
     data = KRIPPENDORFF_2011
     a = estimate("krippendorff_alpha", data, n_boot=300, seed=7)
     b = estimate("krippendorff_alpha", data, n_boot=300, seed=7)
-    assert (a.low, a.high) == (b.low, b.high) and a.low < a.value < a.high or a.high == 1.0
+    other = estimate("krippendorff_alpha", data, n_boot=300, seed=8)
+    assert (a.low, a.high, a.se_boot) == (b.low, b.high, b.se_boot)  # the same seed, the same interval
+    assert (a.low, a.high) != (other.low, other.high)  # the seed is used
+    assert a.value == pytest.approx(0.743, abs=5e-4) and a.low < a.value <= a.high <= 1.0 and a.low < 0.6
     e = est.fleiss(coerce(data))
     singletons = np.arange(12)  # each unit its own cluster: the same draws as the unit bootstrap
     assert np.allclose(replicates(e, 200, None, 1), replicates(e, 200, singletons, 1), equal_nan=True)
