@@ -15,7 +15,7 @@ from . import agree_cmds, codebook_cmds, model_cmds, project_cmds, review_cmds, 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: library errors become one line on stderr and exit status 2 for bad input."""
     try:
-        cli.main(args=argv, prog_name="assistcode", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="assistcode", standalone_mode=False)
     except AssistcodeError as exc:
         click.echo(f"assistcode: error: {exc}", err=True)
         return exc.exit_code
@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("assistcode: interrupted", err=True)
         return 130
-    return 0
+    # a command's click.exceptions.Exit(N) comes back as N; a command's own return value is not a status
+    return status if type(status) is int else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

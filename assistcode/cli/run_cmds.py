@@ -11,6 +11,7 @@ import click
 
 from ..codebook import load_codebook
 from ..corpus import iter_segments
+from ..providers.base import canonical as canonical_provider
 from ..prompts import codebook_context, get_template, list_templates
 from ..runs import store as rs
 from ..runs.engine import RunConfig, code_project
@@ -64,10 +65,13 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
 
 
 @cli.command("code")
-@click.option("--provider", default="openai", show_default=True, help="openai | local | similarity | langchain | mock | a plugin.")
+@click.option("--provider", default="local", show_default=True,
+              help="local (offline, in-process) | openai (needs --base-url or an API key) | similarity | langchain | "
+                   "mock | a plugin; case-insensitive. Nothing leaves the machine unless you name a remote endpoint.")
 @click.option("--model", help="Model name as the endpoint knows it (local: a catalogued model or a .gguf path; "
                               "default: the catalogue's default).")
-@click.option("--template", default="deductive", show_default=True, help="Prompt template name or YAML file.")
+@click.option("--template", default=None, help="Prompt template name or YAML file (default: deductive; with --provider "
+              "local, the best offline method measured in eval/bench: see README, Which method when).")
 @click.option("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, else OpenAI).")
 @click.option("--api-key-env", default=None, help="Environment variable holding the API key (default: OPENAI_API_KEY).")
 @click.option("--chat-model", help="langchain: MODULE:CLASS of the chat model, e.g. langchain_openai:ChatOpenAI.")
@@ -78,32 +82,53 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
 @click.option("--max-tokens", type=int, default=1024, show_default=True)
 @click.option("--seed", type=int)
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per call before it counts as failed and is retried.")
-@click.option("--max-attempts", type=int, default=6, show_default=True)
+@click.option("--max-attempts", type=int, default=6, show_default=True,
+              help="Attempts per call on transient errors (429, 5xx, timeouts); malformed replies have their own 3.")
+@click.option("--backoff-cap", type=float, default=30.0, show_default=True,
+              help="Longest wait between attempts, seconds; a longer Retry-After is cut to it.")
 @click.option("--max-cost", type=float, help="Stop cleanly before spending more than this (USD).")
 @click.option("--price", help="IN,OUT: USD per million tokens (overrides the price table).")
 @click.option("--context-window", type=int, default=32768, show_default=True)
 @click.option("--codebook", "codebook_file", type=click.Path(path_type=Path), help="Code against this file instead of the current codebook.")
 @click.option("--local-only", is_flag=True, help="Refuse any endpoint not on this machine's loopback interface.")
 @click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
-@click.option("--calibrate-with", help="similarity: the gold coder whose codes calibrate per-code thresholds (cross-fitted); `consensus`: the human coders' majority.")
+@click.option("--calibrate-with", help="Per-code scores (similarity, scoring templates): the labels that calibrate "
+              "thresholds and probabilities, cross-fitted by document: a coder, `consensus` (the human coders' "
+              "majority) or `reviewed` (settled review decisions).")
+@click.option("--calibration", type=click.Choice(["none", "contextual", "threshold", "platt", "isotonic"]),
+              help="How per-code scores become probabilities and decisions: none | contextual (content-free "
+                   "inputs) | threshold | platt | isotonic (these three need --calibrate-with). Default: platt with "
+                   "--calibrate-with, else none (similarity).")
+@click.option("--train-with", help="trained: the labels to learn from: a coder, `consensus` (the humans' majority) or "
+              "`reviewed` (settled review decisions); labelled segments are scored cross-fitted by document.")
+@click.option("--features", "features_run", help="trained: also learn from this scoring run's per-code probabilities.")
 @click.option("--examples", "examples_from", help="Few-shot examples: `reviewed` (settled review decisions) or a JSON "
               "file of [{text, codes}]. Units used as examples are left out of that run's agreement.")
 @click.option("--n-examples", type=int, default=6, show_default=True, help="How many reviewed examples at most.")
 @click.option("--json", "as_json", is_flag=True)
 @project_option
-def code_cmd(provider: str, model: str, template: str, base_url: str | None, api_key_env: str | None,
+def code_cmd(provider: str, model: str, template: str | None, base_url: str | None, api_key_env: str | None,
              chat_model: str | None, concurrency: int, samples: int, batch_size: int, temperature: float,
-             max_tokens: int, seed: int | None, timeout: float, max_attempts: int, max_cost: float | None,
+             max_tokens: int, seed: int | None, timeout: float, max_attempts: int, backoff_cap: float, max_cost: float | None,
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
-             calibrate_with: str | None, examples_from: str | None, n_examples: int, as_json: bool,
+             calibrate_with: str | None, calibration: str | None, train_with: str | None, features_run: str | None,
+             examples_from: str | None, n_examples: int, as_json: bool,
              project_dir: Path) -> None:
-    """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice."""
+    """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice.
+
+    Exit status: 0 every segment coded, 2 bad input, 3 some segments failed, 4 every segment failed (or nothing
+    could be sent), 1 the store or the run is busy (another command holds it)."""
+    provider = canonical_provider(provider)  # a misspelt provider is named before anything else is checked
+    if provider == "trained":
+        _code_trained(project_dir, train_with, features_run, codebook_file)
+        return
     if provider == "similarity":
         from ..similarity import run_similarity
 
         with open_project(project_dir) as project:
             codebook = load_codebook(codebook_file) if codebook_file else None
-            result, notes = run_similarity(project, calibrate_with=calibrate_with, codebook=codebook)
+            result, notes = run_similarity(project, calibrate_with=calibrate_with, calibration=calibration,
+                                           codebook=codebook)
         for note in notes:
             click.echo(f"note: {note}", err=True)
         c = result.counts
@@ -123,11 +148,16 @@ def code_cmd(provider: str, model: str, template: str, base_url: str | None, api
         options["chat_model"] = chat_model
         if base_url:
             options["base_url"] = base_url
+    if template is None:
+        from ..runs.scoring import BEST_LOCAL_TEMPLATE
+
+        template = BEST_LOCAL_TEMPLATE if provider == "local" else "deductive"
     config = RunConfig(provider=provider, model=model, template=template, base_url=base_url if provider == "openai" else None,
                        api_key=api_key, timeout=timeout, temperature=temperature, max_tokens=max_tokens, seed=seed,
                        concurrency=concurrency, samples=samples, batch_size=batch_size, max_attempts=max_attempts,
+                       backoff_cap=backoff_cap,
                        max_cost=max_cost, price=price, context_window=context_window, local_only=local_only,
-                       provider_options=options)
+                       provider_options=options, calibration=calibration, calibrate_with=calibrate_with)
     if local_only and provider == "openai" and not base_url:
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     with open_project(project_dir) as project:
@@ -145,6 +175,7 @@ def code_cmd(provider: str, model: str, template: str, base_url: str | None, api
                                "resumed": result.resumed, "calls": result.calls, "cache_hits": result.cache_hits,
                                "seconds": result.seconds, "stopped": result.stopped, "counts": result.counts,
                                "estimate": result.estimate}, indent=2))
+        _exit_if_all_failed(result)
         return
     if dry_run:
         e = result.estimate or {}
@@ -159,6 +190,7 @@ def code_cmd(provider: str, model: str, template: str, base_url: str | None, api
     if result.already_finished:
         click.echo(f"{result.run.coder}: already finished ({c['ok']} coded, {c['failed']} failed); no call made "
                    f"({result.seconds:.2f} s). Delete it with `assistcode runs delete` to run it again from the cache.")
+        _exit_if_all_failed(result)
         return
     verb = "Resumed" if result.resumed else "Ran"
     click.echo(f"{verb} {result.run.coder}: {c['ok']} coded, {c['failed']} failed; {result.calls} calls, "
@@ -171,6 +203,40 @@ def code_cmd(provider: str, model: str, template: str, base_url: str | None, api
         click.echo(f"  {result.stopped}. Run the same command to continue.")
     if c["failed"]:
         click.echo("  Failed segments are listed by `assistcode runs show " + str(result.run.id) + "`.")
+    _exit_if_all_failed(result)
+
+
+def _code_trained(project_dir: Path, train_with: str | None, features_run: str | None,
+                  codebook_file: Path | None) -> None:
+    from ..errors import InputError
+    from ..trained import run_trained
+
+    if not train_with:
+        raise InputError("the trained provider learns from labels: pass --train-with CODER, consensus or reviewed",
+                         field="--train-with")
+    with open_project(project_dir) as project:
+        codebook = load_codebook(codebook_file) if codebook_file else None
+        result, notes = run_trained(project, train_with=train_with, features=features_run, codebook=codebook)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    state = "already finished" if result.already_finished else f"trained and scored in {result.seconds:.1f} s"
+    click.echo(f"{result.run.coder}: {result.counts['ok']} segments, {state} (labels: {train_with})")
+
+
+def _exit_if_all_failed(result: Any) -> None:
+    """Exit status 3 when some segments failed or are not coded yet, 4 when none was coded (every one failed, or
+    nothing could be sent), each with one line on stderr; 0 otherwise (see README, Reliability)."""
+    status, c = result.exit_status, result.counts or {}
+    if status == 0 or result.run is None:
+        return
+    if status == 4 and not result.stopped:
+        click.echo(f"assistcode: error: every segment failed ({c.get('failed', 0)}); the reasons: "
+                   f"assistcode runs show {result.run.id}", err=True)
+    else:
+        click.echo(f"assistcode: {c.get('ok', 0)} of {result.total} segments coded, {c.get('failed', 0)} failed"
+                   + (f" ({result.stopped})" if result.stopped else "")
+                   + f"; run the same command to retry, the reasons: assistcode runs show {result.run.id}", err=True)
+    raise click.exceptions.Exit(status)
 
 
 @cli.group()

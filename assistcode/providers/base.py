@@ -72,9 +72,21 @@ _REGISTRY: dict[str, Factory | str] = {
 }
 
 
+WHOLE_RUN: dict[str, str] = {
+    # providers that score a whole run at once (no per-call model): name -> "module:function"
+    "similarity": "assistcode.similarity:run_similarity",
+    "trained": "assistcode.trained:run_trained",
+}
+
+
 def register(name: str, factory: Factory | str) -> None:
     """Add a provider (a factory taking ``model=`` and keyword options, or its ``module:attribute`` path)."""
     _REGISTRY[name] = factory
+
+
+def register_whole_run(name: str, runner: str) -> None:
+    """Add a provider that scores a whole run at once (``module:function``), such as ``similarity``."""
+    WHOLE_RUN[name] = runner
 
 
 def _load_plugins() -> None:
@@ -83,8 +95,20 @@ def _load_plugins() -> None:
 
 
 def available() -> list[str]:
+    """Every registered provider's name, per-call and whole-run alike."""
     _load_plugins()
-    return sorted(_REGISTRY)
+    return sorted({*_REGISTRY, *WHOLE_RUN})
+
+
+def canonical(name: str) -> str:
+    """The registered provider called ``name``, matched case-insensitively; an unknown name is one line listing
+    every provider (checked before anything else about a run)."""
+    _load_plugins()
+    names = {n.lower(): n for n in available()}
+    found = names.get(name.strip().lower())
+    if found is None:
+        raise InputError(f"unknown provider {name!r}", field="--provider", hint="available: " + ", ".join(available()))
+    return found
 
 
 def resolve(path: str) -> Any:
@@ -101,6 +125,9 @@ def resolve(path: str) -> Any:
 def get_provider(name: str, model: str, **options: Any) -> Provider:
     """A provider instance by registry name."""
     _load_plugins()
+    if name in WHOLE_RUN and name not in _REGISTRY:
+        raise InputError(f"provider {name!r} scores a whole run, not one call", field="--provider",
+                         hint=f"assistcode code --provider {name}")
     if name not in _REGISTRY:
         raise InputError(f"unknown provider {name!r}", field="--provider", hint="available: " + ", ".join(available()))
     factory = _REGISTRY[name]

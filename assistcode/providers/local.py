@@ -4,6 +4,10 @@
 file. Calls run one at a time in a worker thread (one model, one context). llama.cpp keeps the evaluated prompt
 and reuses its longest common prefix, so the codebook prefix, byte-identical across calls, is evaluated once;
 ``reuse_prefix=False`` resets the context before every call (to measure the gain).
+
+Scoring templates (``score``) read the last prompt token's logits after ``Llama.eval`` (no ``logits_all``, no
+generation), reusing the evaluated prefix by hand: one segment's questions share the codebook and the segment, so
+each segment is evaluated once and only the short question about each code is new.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from ..localmodels.catalog import CATALOG, DEFAULT_MODEL, model_path
 from ..localmodels.gguf import read_metadata
 from ..localmodels.install import ModelError, verify
 from .base import CallOptions, ProviderError, Reply
+from .logprobs import ScoreReply, normalise, variants
 
 _LOADED: dict[tuple[str, int], Any] = {}
 _LOCK = threading.Lock()
@@ -37,7 +42,8 @@ def resolve_model(model: str | None) -> tuple[Path, str | None]:
     path = Path(name).expanduser()
     if path.suffix.lower() != ".gguf" or not path.exists():
         raise InputError(f"no GGUF file or catalogued model {name!r}", field="--model",
-                         hint="catalogued: " + ", ".join(CATALOG) + "; or give a path to a .gguf file")
+                         hint="catalogued: " + ", ".join(CATALOG) + "; or give a path to a .gguf file; a remote model is used only "
+                         "when named: --provider openai with OPENAI_API_KEY set, or --base-url URL")
     check_chat_model(path)
     return path, None
 
@@ -80,6 +86,10 @@ class LocalProvider:
         self.n_ctx, self.n_threads, self.reuse_prefix = n_ctx, n_threads, reuse_prefix
         self._llm: Any = None
         self._call_lock = asyncio.Lock()
+        self._formatter: Any = None
+        self._answer_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
+        self.evaluated_tokens = 0
+        """Prompt tokens evaluated by ``score`` so far (prefix reuse leaves out what the context already held)."""
 
     def _complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
         if self._llm is None:
@@ -103,6 +113,77 @@ class LocalProvider:
     async def complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
         async with self._call_lock:  # one model, one context: calls take turns
             return await asyncio.to_thread(self._complete, messages, options)
+
+    # -- scoring: the first answer token's distribution, no generation ----------------------------------------------
+    def _prompt_tokens(self, llm: Any, messages: list[dict[str, str]]) -> list[int]:
+        if self._formatter is None:
+            from llama_cpp import llama_chat_format
+
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ProviderError(f"{self.path.name} has no chat template: it cannot be asked a question")
+            eos, bos = llm.token_eos(), llm.token_bos()
+            self._formatter = llama_chat_format.Jinja2ChatFormatter(
+                template=template, eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llm._model.token_get_text(bos) if bos != -1 else "", add_generation_prompt=True)
+        formatted = self._formatter(messages=messages)
+        return llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+
+    def _answer_ids(self, llm: Any, answers: tuple[str, ...]) -> dict[str, list[int]]:
+        """Each answer's single-token variants (``yes``, ``Yes``, `` yes``...), as token ids."""
+        key = answers
+        if key not in self._answer_cache:
+            out: dict[str, list[int]] = {}
+            for a in answers:
+                ids = {t[0] for v in variants(a) if len(t := llm.tokenize(v.encode("utf-8"), add_bos=False, special=False)) == 1}
+                if not ids:
+                    raise ProviderError(f"the answer {a!r} is not a single token for {self.path.name}")
+                out[a] = sorted(ids)
+            self._answer_cache[key] = out
+        return self._answer_cache[key]
+
+    def _eval_prompt(self, llm: Any, tokens: list[int]) -> int:
+        """Evaluate ``tokens``, reusing the longest prefix the context already holds; returns the tokens evaluated.
+        The context then holds the last token's logits (no ``logits_all``)."""
+        if len(tokens) >= self.n_ctx:
+            raise ProviderError(f"prompt of {len(tokens)} tokens exceeds the context of {self.n_ctx}")
+        common = 0
+        if self.reuse_prefix:
+            held = llm.input_ids[:llm.n_tokens]
+            limit = min(len(held), len(tokens))
+            while common < limit and held[common] == tokens[common]:
+                common += 1
+            common = min(common, len(tokens) - 1)  # the last token is evaluated again, so its logits are fresh
+        llm.n_tokens = common  # eval drops the stale cache entries past it
+        llm.eval(tokens[common:])
+        return len(tokens) - common
+
+    def _score(self, questions: list[list[dict[str, str]]], answers: list[list[str]]) -> ScoreReply:
+        import numpy as np
+
+        if self._llm is None:
+            self._llm = load(self.path, self.n_ctx, self.n_threads)
+        llm = self._llm
+        probs, mass, evaluated = [], [], 0
+        n_vocab = llm.n_vocab()
+        for messages, answer in zip(questions, answers):
+            ids = self._answer_ids(llm, tuple(answer))
+            evaluated += self._eval_prompt(llm, self._prompt_tokens(llm, messages))
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,)).astype(np.float64)
+            top = logits.max()
+            log_z = top + np.log(np.exp(logits - top).sum())
+            raw = {a: float(np.exp(logits[t] - log_z).sum()) for a, t in ids.items()}
+            p, m = normalise(raw, answer)
+            probs.append(p)
+            mass.append(m)
+        self.evaluated_tokens += evaluated
+        return ScoreReply(probs, prompt_tokens=evaluated, completion_tokens=0, model=self.model, mass=mass)
+
+    async def score(self, questions: list[list[dict[str, str]]], answers: list[list[str]], options: CallOptions) -> ScoreReply:
+        """Each question's answer probabilities from the logits after its prompt. Questions that share a prefix (the
+        codebook and the segment) evaluate it once: pass one segment's questions together."""
+        async with self._call_lock:
+            return await asyncio.to_thread(self._score, questions, answers)
 
     def describe(self) -> dict[str, Any]:
         return {"provider": self.name, "model": self.model, "file": self.path.name, "sha256": self.sha256,
