@@ -12,6 +12,7 @@ import os
 import re
 from typing import Any, Callable
 
+from ..errors import InputError
 from ..privacy import redact_url
 from .base import CallOptions, ProviderError, Reply, TransientError, require
 
@@ -35,6 +36,11 @@ class OpenAIProvider:
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         key = api_key or os.environ.get("ASSISTCODE_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if not self.base_url and not key:
+            # Nothing leaves the machine unless the user names where it goes: OpenAI's public endpoint only with a key.
+            raise InputError("--provider openai names no endpoint: no --base-url (or OPENAI_BASE_URL) and no API key",
+                             field="--provider", hint="pass --base-url URL for your own server, or set OPENAI_API_KEY "
+                             "to use OpenAI's public endpoint; offline: --provider local")
         if not key:
             key = "not-needed"  # local servers take any key; remote ones answer 401, reported as such
         self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, timeout=timeout, max_retries=0)
