@@ -1,0 +1,152 @@
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistcode.project import Project
+from assistcode.trained import MIN_CLASS, train_and_score
+
+pytest.importorskip("sklearn")
+
+SPORT = ["The striker scored twice in the second half of the match.", "Our team lost the football game on penalties.",
+         "The goalkeeper saved a shot in the final minute of the match.", "He ran the marathon in under three hours.",
+         "The tennis player won the championship in straight sets.", "Fans cheered as the team lifted the league trophy.",
+         "The coach picked a new captain for the rugby team.", "She swam the fastest lap and won the gold medal."]
+FOOD = ["Simmer the tomato sauce with garlic for twenty minutes.", "Knead the bread dough and let it rise overnight.",
+        "Fry the onions in butter until they turn golden.", "Whisk the eggs with sugar to make the cake batter.",
+        "Season the soup with salt, pepper and fresh herbs.", "Roast the chicken in the oven with lemon and thyme.",
+        "Chop the carrots finely and add them to the stew.", "Bake the pie until the pastry is crisp and brown."]
+CODEBOOK = """name: topics
+codes:
+  - id: sport
+    name: sport
+    definition: The text is about sport, games or athletes.
+  - id: food
+    name: food
+    definition: The text is about cooking or food.
+"""
+
+
+def topic_project(path: Path, n_docs: int = 40, per_doc: int = 3, flip: float = 0.05, seed: int = 0) -> Path:
+    """A project of ``n_docs`` documents of ``per_doc`` items each, half about sport and half about cooking (with a
+    name that varies), coded by two human coders: A codes the topic exactly, B flips ``flip`` of A's codes."""
+    rng = np.random.default_rng(seed)
+    src = path.parent / f"{path.name}-src"
+    src.mkdir(parents=True)
+    names = ["Alex", "Sam", "Jo", "Kim", "Lee", "Max", "Pat", "Ray"]
+    items, gold = [], []
+    for d in range(n_docs):
+        for k in range(per_doc):
+            sport = rng.random() < 0.5
+            text = f"{names[rng.integers(8)]} said: " + (SPORT if sport else FOOD)[rng.integers(8)]
+            item = f"d{d:03d}-{k}"
+            items.append({"item": item, "doc": f"doc{d:03d}", "text": text})
+            code = "sport" if sport else "food"
+            gold.append((item, "A", code))
+            gold.append((item, "B", ({"sport": "food", "food": "sport"}[code] if rng.random() < flip else code)))
+    with open(src / "items.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, ["item", "doc", "text"])
+        w.writeheader()
+        w.writerows(items)
+    with open(src / "gold.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["item", "coder", "code"])
+        w.writerows(gold)
+    (src / "codebook.yaml").write_text(CODEBOOK, encoding="utf-8")
+    from assistcode.gold import read_long
+    from assistcode.readers import ReadOptions
+
+    with Project.init(path) as p:
+        p.import_codebook(src / "codebook.yaml")
+        p.import_corpus([src / "items.csv"], segmenter="paragraph",
+                        options=ReadOptions(text_column="text", id_columns=("item",)))
+        p.import_gold(read_long(src / "gold.csv", unit_columns=("item",)))
+    return path
+
+
+def _synthetic(n: int = 90, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6))
+    y = np.c_[x[:, 0] + 0.3 * rng.normal(size=n) > 0, x[:, 1] > 0.8].astype(float)
+    groups = [f"doc{i // 3}" for i in range(n)]
+    return x, y, groups
+
+
+def test_a_units_own_label_never_scores_it():
+    x, y, groups = _synthetic()
+    labels = y.copy()
+    labels[75:] = np.nan  # 15 units nobody labelled
+    base = train_and_score(x, labels, groups, folds=3, seed=1)
+    assert not np.isnan(base.raw).any()
+    for unit in (0, 10, 31, 52, 74):
+        flipped = labels.copy()
+        flipped[unit] = 1 - flipped[unit]
+        other = train_and_score(x, flipped, groups, folds=3, seed=1)
+        assert np.array_equal(other.raw[unit], base.raw[unit])  # its score
+        assert np.array_equal(other.cal.threshold[unit], base.cal.threshold[unit])  # its threshold
+        assert np.array_equal(other.cal.decisions[unit], base.cal.decisions[unit])
+        assert not np.array_equal(other.raw[:75], base.raw[:75])  # the label did reach other units' models
+    # and the decisions are good ones on this easy signal
+    assert (base.cal.decisions[:, 0] == y[:, 0]).mean() > 0.85
+
+
+def test_unlabelled_units_use_every_label():
+    x, y, groups = _synthetic()
+    labels = y.copy()
+    labels[75:] = np.nan
+    base = train_and_score(x, labels, groups, folds=3, seed=1)
+    flipped = labels.copy()
+    flipped[:30, 0] = 1 - flipped[:30, 0]  # a third of the labels of code 0 wrong
+    assert not np.array_equal(train_and_score(x, flipped, groups, folds=3, seed=1).raw[75:, 0], base.raw[75:, 0])
+
+
+def test_too_few_positives_fall_back_and_are_counted():
+    x, y, groups = _synthetic()
+    labels = y.copy()
+    labels[:, 1] = 0
+    labels[[3, 40], 1] = 1  # 2 positives: fewer than MIN_CLASS in every training part
+    assert MIN_CLASS == 3
+    r = train_and_score(x, labels, groups, folds=3, seed=0)
+    assert r.fallbacks == {"1": 3}  # in each of the three folds; code 0 never
+    labels[80:] = np.nan  # now some units are unlabelled: the all-labels model falls back too
+    assert train_and_score(x, labels, groups, folds=3, seed=0).fallbacks == {"1": 4}
+    assert not r.cal.decisions[:, 1].any()
+
+
+def test_trained_run_through_the_cli(run, tmp_path):
+    from assistcode.runs.scores import load_scores
+
+    proj = topic_project(tmp_path / "p", n_docs=20)
+    r = run("code", "--provider", "trained", "--train-with", "A", "--project", proj)
+    assert r.code == 0, r.err
+    assert "run1:all-MiniLM-L6-v2-int8+logreg:trained" in r.out and "60 segments" in r.out
+    again = run("code", "--provider", "trained", "--train-with", "A", "--project", proj)
+    assert "already finished" in again.out
+    with Project(proj) as p:
+        m = load_scores(p.db, 1)
+        assert m.raw.shape == (60, 2) and m.prob is not None
+        manifest = p.db.execute("SELECT manifest FROM runs WHERE id = 1").fetchone()[0]
+    import json
+
+    manifest = json.loads(manifest)
+    assert manifest["labels"]["train_with"] == "A" and manifest["labels"]["units"] == 60
+    assert manifest["calibration"]["method"] == "threshold"
+    out = run("eval", "--project", proj, "--coders", "A,run1:all-MiniLM-L6-v2-int8+logreg:trained", "--reference", "A",
+              "--n-boot", "0", "--json")
+    assert out.code == 0, out.err
+    alpha = out.json()["overall"][0]["estimates"][0]["value"]
+    assert alpha > 0.8  # cross-fitted, yet the topics are easy
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--train-with", "nobody"], "no coder named 'nobody' to train on"),
+    ([], "--train-with"),
+    (["--train-with", "A", "--features", "7"], "no run '7'"),
+])
+def test_trained_one_line_errors(run, tmp_path, args, message):
+    proj = topic_project(tmp_path / "p", n_docs=4)
+    r = run("code", "--provider", "trained", *args, "--project", proj)
+    assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1
+    with Project(proj) as p:
+        assert p.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
