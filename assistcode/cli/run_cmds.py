@@ -160,6 +160,7 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
                        provider_options=options, calibration=calibration, calibrate_with=calibrate_with)
     if local_only and provider == "openai" and not base_url:
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    config.validate()  # one line naming the option, before the project is opened
     with open_project(project_dir) as project:
         codebook = load_codebook(codebook_file) if codebook_file else None
         if examples_from:
