@@ -150,3 +150,55 @@ def test_trained_one_line_errors(run, tmp_path, args, message):
     assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1
     with Project(proj) as p:
         assert p.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def _scored_run(p: Project, prob: list[list[float]], raw: list[list[float]] | None):
+    """A run over the project's first segments holding the given calibrated probabilities (codes sport, food)."""
+    from assistcode.calibration import Calibration
+    from assistcode.runs import store as rs
+    from assistcode.runs.scores import ScoreMatrix, record_scores, store_calibration
+
+    segs = [s.id for s in p.segments()][:len(prob)]
+    run = rs.create_run(p.db, "fake:trained", "fp", {})
+    codes = ["sport", "food"]
+    raw_m = np.array(raw if raw is not None else prob)
+    for i, seg in enumerate(segs):
+        rs.record_segment(p.db, run, seg, status="ok")
+        record_scores(p.db, run.id, seg, dict(zip(codes, raw_m[i])))
+    if raw is not None:
+        pm = np.array(prob)
+        cal = Calibration(prob=pm, threshold=np.full(pm.shape, 0.5), decisions=pm >= 0.5, method="platt")
+        store_calibration(p.db, rs.get_run(p.db, run.id), p.codebook(), ScoreMatrix(segs, codes, raw_m, None), cal)
+    return run, segs
+
+
+def test_uncertainty_puts_the_least_sure_first(tmp_path):
+    from assistcode.review import enqueue
+
+    proj = topic_project(tmp_path / "p", n_docs=2)
+    with Project(proj) as p:
+        # calibrated probabilities: segment 2 is the least sure (0.55), then 0 (0.3), then 3 (0.9), then 1 (0.02 / 0.99);
+        # the raw scores would order them the other way
+        prob = [[0.3, 0.1], [0.02, 0.99], [0.55, 0.2], [0.9, 0.05]]
+        raw = [[0.99, 0.0], [0.5, 0.5], [0.01, 0.0], [0.6, 0.4]]
+        run, segs = _scored_run(p, prob, raw)
+        report = enqueue(p.db, run.id, signals=["uncertainty"], audit=0.0)
+        assert report.queued == 4
+        rows = p.db.execute("SELECT segment_id, priority, reasons FROM review_items ORDER BY priority DESC").fetchall()
+        assert [r[0] for r in rows] == [segs[2], segs[0], segs[3], segs[1]]
+        assert rows[0][1] == pytest.approx(0.9) and "uncertainty" in rows[0][2]
+
+
+def test_uncertainty_on_a_run_without_scores_is_one_line(run, tmp_path):
+    from assistcode.runs import store as rs
+
+    proj = topic_project(tmp_path / "p", n_docs=2)
+    with Project(proj) as p:
+        r = rs.create_run(p.db, "mock:deductive", "fp", {})
+        rs.record_segment(p.db, r, p.segments()[0].id, status="ok")
+    out = run("review", "queue", "--run", "1", "--priority", "uncertainty", "--project", proj)
+    assert out.code == 2 and "holds no per-code probabilities" in out.err and len(out.err.strip().splitlines()) == 1
+    with Project(proj) as p:
+        assert p.db.execute("SELECT count(*) FROM review_items").fetchone()[0] == 0
+    ok = run("review", "queue", "--run", "1", "--priority", "disagreement", "--project", proj)
+    assert ok.code == 0, ok.err

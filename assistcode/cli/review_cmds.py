@@ -44,7 +44,8 @@ def review_group(ctx: click.Context, reviewer: str | None, blind: bool, adjudica
 @review_group.command("queue")
 @click.option("--run", "runs", multiple=True, required=True, help="Run (number or coder name) whose suggestions to queue.")
 @click.option("--priority", default=",".join(rv.SIGNALS), show_default=True,
-              help="Signals that put an item first: " + ", ".join(rv.SIGNALS) + ".")
+              help="Signals that put an item first: " + ", ".join(rv.SIGNALS) + "; and, asked for by name, "
+                   "uncertainty (runs with per-code probabilities: the least sure first).")
 @click.option("--audit", type=float, default=0.1, show_default=True,
               help="Share of the confident items drawn at random for review, to estimate their error rate.")
 @click.option("--double", type=float, default=0.0, show_default=True, help="Share of items that two reviewers review.")

@@ -5,7 +5,9 @@ Priority is a sum of the chosen signals, each in [0, 1]:
 - ``disagreement``: another coder (a human, or another run) coded the segment differently;
 - ``confidence``: one minus the lowest confidence among the suggested codes;
 - ``consistency``: one minus the run's self-consistency on the segment (with ``--samples`` above 1);
-- ``hard-codes``: one minus the agreement (Cohen's kappa against the humans' consensus) of the hardest suggested code.
+- ``hard-codes``: one minus the agreement (Cohen's kappa against the humans' consensus) of the hardest suggested code;
+- ``uncertainty`` (asked for by name; runs with per-code scores only): how near 0.5 the calibrated probability of the
+  code the run is least sure of lies, ``1 - |2p - 1|``, so that each review teaches the classifiers the most.
 
 Items no signal flags are the *confident* ones. A seeded random share of them (``audit``) is queued too, mixed among
 the rest, so that reviewing it estimates the error rate of the confident items nobody reviewed.
@@ -25,6 +27,8 @@ from ..runs import store as rs
 from ..store.db import now, transaction
 
 SIGNALS = ("disagreement", "confidence", "consistency", "hard-codes")
+OPT_IN = ("uncertainty",)
+"""Signals used only when asked for by name (they need what not every run has)."""
 CONFIDENT = 0.2
 """An item whose priority stays under this is confident: no signal said much."""
 
@@ -81,12 +85,29 @@ def _hard_codes(db: sqlite3.Connection, coder: str) -> dict[str, float]:
     return out
 
 
+def uncertainty(db: sqlite3.Connection, run: rs.RunRow) -> dict[str, float]:
+    """segment -> ``1 - |2p - 1|`` for the code whose probability lies nearest 0.5 (calibrated probabilities; raw
+    scores where the run holds no calibrated ones and they are probabilities). One-line error for a run without."""
+    from ..runs.scores import load_scores
+
+    m = load_scores(db, run.id)
+    values = m.prob if m.prob is not None else m.raw
+    if not m.segment_ids or np.nanmin(values) < 0 or np.nanmax(values) > 1:
+        raise InputError(f"run {run.id} ({run.coder}) holds no per-code probabilities: the uncertainty signal needs a "
+                         "run of a scoring template or of the trained provider", field="--priority",
+                         hint="queue it with the other signals, e.g. --priority disagreement,confidence")
+    with np.errstate(all="ignore"):
+        u = np.nanmax(1 - np.abs(2 * values - 1), axis=1)
+    return {seg: float(v) for seg, v in zip(m.segment_ids, u) if np.isfinite(v)}
+
+
 def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str] = SIGNALS, audit: float = 0.1,
             double: float = 0.0, seed: int = 0) -> QueueReport:
     """Queue every segment the run finished (failed ones too: a person must code those), once."""
-    bad = [s for s in signals if s not in SIGNALS]
+    bad = [s for s in signals if s not in SIGNALS + OPT_IN]
     if bad:
-        raise InputError(f"unknown priority signal {bad[0]!r}", field="--priority", hint="signals: " + ", ".join(SIGNALS))
+        raise InputError(f"unknown priority signal {bad[0]!r}", field="--priority",
+                         hint="signals: " + ", ".join(SIGNALS + OPT_IN))
     for name, share in (("--audit", audit), ("--double", double)):
         if not 0 <= share <= 1:
             raise InputError(f"{share}: must be between 0 and 1", field=name)
@@ -94,6 +115,7 @@ def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str
     report = QueueReport(run.coder)
     others = _others(db, run.coder) if "disagreement" in signals else {}
     hard = _hard_codes(db, run.coder) if "hard-codes" in signals else {}
+    uncertain = uncertainty(db, run) if "uncertainty" in signals else {}
     proposals: dict[str, list[tuple[str, float | None]]] = {}
     for seg, code, conf in db.execute("SELECT segment_id, code, confidence FROM annotations WHERE coder = ?", (run.coder,)):
         proposals.setdefault(seg, []).append((code, conf))
@@ -119,9 +141,11 @@ def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str
                 reasons["consistency"] = 1.0 - consistency
             if "hard-codes" in signals and codes and hard:
                 reasons["hard-codes"] = max(hard.get(c, 0.5) for c in codes)
+            if seg in uncertain:
+                reasons["uncertainty"] = uncertain[seg]
         priority = round(sum(reasons.values()), 6)  # as stored: the same test of "confident" here and in status
         if status != "ok":
-            priority = len(SIGNALS) + 1.0  # above any sum of signals: nobody has coded these at all
+            priority = len(SIGNALS + OPT_IN) + 1.0  # above any sum of signals: nobody has coded these at all
         is_audit = 0
         if priority < CONFIDENT:
             report.confident += 1
