@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from . import safeyaml
 from .errors import CodebookError
 from .model import Code, Codebook
 from .textio import decode_bytes
@@ -67,10 +69,12 @@ class CodebookSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = ""
     description: str = ""
+    exclusive: bool = False
+    """At most one code per unit (scoring with ``score-choice``; calibration proposes the most probable)."""
     codes: list[CodeSpec]
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(safeyaml.SafeLoader):
     """A YAML loader that records each mapping's line as ``__line__``."""
 
 
@@ -157,12 +161,7 @@ def _raise_validation(exc: ValidationError, path: Path, lines: dict[tuple, int])
 
 
 def load_yaml(path: Path, text: str) -> Codebook:
-    try:
-        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CodebookError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
-                            line=mark.line + 1 if mark else None) from exc
+    raw = safeyaml.load(text, path, loader=_LineLoader, error=CodebookError)
     lines: dict[tuple, int] = {}
     if isinstance(raw, list):
         raw = {"codes": raw}
@@ -178,7 +177,8 @@ def load_yaml(path: Path, text: str) -> Codebook:
         raise
     entries: list[tuple[CodeSpec, str | None, int | None]] = []
     _flatten(spec.codes, None, lines, ("codes",), entries)
-    return validate_codes(entries, path, spec.name, spec.description)
+    codebook = validate_codes(entries, path, spec.name, spec.description)
+    return replace(codebook, exclusive=True) if spec.exclusive else codebook
 
 
 def load_csv(path: Path, text: str) -> Codebook:
@@ -245,5 +245,8 @@ def dump_yaml(codebook: Codebook) -> str:
         if c.color:
             entry["color"] = c.color
         codes.append(entry)
-    body = {"name": codebook.name, "description": codebook.description, "codes": codes}
+    body: dict[str, Any] = {"name": codebook.name, "description": codebook.description}
+    if codebook.exclusive:
+        body["exclusive"] = True
+    body["codes"] = codes
     return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)

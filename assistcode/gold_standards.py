@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import InputError
+from . import safeyaml
+from .errors import InputError, from_validation
 from .gold import read_gold
 from .resources import resource_dir
 
@@ -54,8 +54,11 @@ def manifest(name_or_path: str | Path) -> tuple[Path, GoldManifest]:
         folder = resource_dir("gold_standard") / str(name_or_path)
     if not (folder / "gold.yaml").exists():
         raise InputError(f"no gold standard {str(name_or_path)!r}", hint="shipped: " + ", ".join(available()))
-    data = yaml.safe_load((folder / "gold.yaml").read_text(encoding="utf-8"))
-    return folder, GoldManifest.model_validate(data)
+    data, _ = safeyaml.load_file(folder / "gold.yaml")
+    try:
+        return folder, GoldManifest.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(exc, folder / "gold.yaml") from exc
 
 
 def load_into(project: Any, name_or_path: str | Path) -> LoadReport:

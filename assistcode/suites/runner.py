@@ -53,6 +53,7 @@ def open_suite_project(suite: Suite, project_dir: Path | None = None, echo: Call
     if (folder / "assistcode.db").exists():
         return Project(folder)
     gold = _gold_folder(suite, echo)
+    gold_standards.manifest(gold)  # a broken gold.yaml is refused before anything is created
     echo(f"Project for suite {suite.name!r}: {folder}")
     project = Project.init(folder)
     try:

@@ -7,9 +7,9 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .. import safeyaml
 from ..errors import InputError, from_validation
 from ..ids import canonical_json, hash_json
 
@@ -115,15 +115,7 @@ class Suite:
 
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except OSError as exc:
-        raise InputError(f"cannot read suite: {exc.strerror}", path=path) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
-                         line=mark.line + 1 if mark else None) from exc
+    data, text = safeyaml.load_file(path)
     if not isinstance(data, dict):
         raise InputError("a suite is a YAML mapping (name, gold, grid, ...)", path=path)
     try:
