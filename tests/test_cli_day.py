@@ -113,3 +113,73 @@ def test_a_misspelt_provider_is_named_with_every_provider(run, tmp_path):
     for name in ("local", "openai", "similarity", "langchain", "mock"):
         assert name in r.err
     assert not proj.exists()
+
+
+# -- items 1 and 2: eval with a run of 0 coded segments; every per-code row names its run --------------------------
+def _gold(run, proj: Path, tmp_path: Path, coders=("Ann", "Ben")) -> Path:
+    segs = [json.loads(line) for line in run("segments", "--format", "jsonl", "--project", proj).out.splitlines()]
+    lines = ["segment_id,coder,code"]
+    for i, s in enumerate(segs):
+        for k, coder in enumerate(coders):
+            codes = [c for c in ("safety", "leadership", "workload") if c in s["text"]] or [""]
+            if k and i % 5 == 0:
+                codes = codes[:-1] or [""]
+            lines += [f"{s['segment_id']},{coder},{c}" for c in codes]
+    path = tmp_path / "gold.csv"
+    path.write_text("\n".join(lines) + "\n")
+    r = run("import-gold", path, "--project", proj)
+    assert r.code == 0, r.err
+    return path
+
+
+@pytest.fixture
+def evaluated(run, tmp_path):
+    """A project with two human coders, two runs that coded everything and one whose every call failed."""
+    make_project(tmp_path, n_docs=2, turns=5).close()
+    proj = tmp_path / "proj"
+    _gold(run, proj, tmp_path)
+    with FakeOpenAIServer(Plan()) as server:
+        for model in ("alpha-model", "beta-model"):
+            assert run("code", "--provider", "openai", "--model", model, "--base-url", server.base_url,
+                       "--project", proj, "--json").code == 0
+        server.set_plan(Plan(queue=[{"status": 400, "body": {"error": {"message": "no such model"}}}] * 20))
+        r = run("code", "--provider", "openai", "--model", "broken-model", "--base-url", server.base_url,
+                "--max-attempts", "1", "--project", proj, "--json")
+        assert r.code == 4 and r.json()["counts"]["ok"] == 0
+    return proj
+
+
+def test_eval_with_a_run_that_coded_nothing_reports_and_exits_0(run, evaluated, tmp_path):
+    r = run("eval", "--n-boot", "50", "--project", evaluated, "--json")
+    assert r.code == 0, r.err
+    result = json.loads(r.out)  # clean JSON: nothing after it
+    assert any("broken-model" in c["name"] and c["coverage"] == 0 for c in result["meta"]["coders"])
+    assert "Traceback" not in r.err
+    md, html = tmp_path / "r.md", tmp_path / "r.html"
+    r = run("eval", "--n-boot", "50", "--project", evaluated, "--markdown", md, "--html", html)
+    assert r.code == 0, r.err
+    assert "broken-model" in r.out and md.exists() and html.exists()
+
+
+def test_every_per_code_row_and_matrix_names_its_run(run, evaluated, tmp_path):
+    md, html = tmp_path / "r.md", tmp_path / "r.html"
+    r = run("eval", "--n-boot", "50", "--project", evaluated, "--markdown", md, "--html", html)
+    assert r.code == 0, r.err
+    text = md.read_text()
+    # one per-code table per run, titled with the run: never 3 codes repeated with no name
+    sections = text.split("\n## ")
+    per_code = [s for s in sections if s.startswith("Per code")]
+    assert len(per_code) == 3, [s.splitlines()[0] for s in per_code]
+    for name, section in zip(("alpha-model", "beta-model", "broken-model"), per_code):
+        assert name in section.splitlines()[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| code")]
+        assert sorted(row.split(" | ")[0].strip("| ") for row in rows) == ["leadership", "safety", "workload"]
+    cooc = [s for s in sections if s.startswith("Co-occurrence")]
+    assert len(cooc) == 3 and all(n in " ".join(s.splitlines()[0] for s in cooc) for n in ("alpha-model", "beta-model"))
+    page = html.read_text()
+    for name in ("alpha-model", "beta-model", "broken-model"):
+        assert page.count(f"Per-code") >= 3 and name in page
+    assert page.count("<svg") >= 3 + 2  # a forest plot per run, a heatmap per run that coded anything
+    # the terminal shows the same titles
+    for name in ("alpha-model", "beta-model"):
+        assert f"Per code ({name}" in r.out.replace("\n", " ") or name in r.out

@@ -221,6 +221,8 @@ def evaluate(data: CodingData, options: EvalOptions | None = None) -> dict[str, 
             breakdown.append({"field": fieldname, "value": str(value), "coders": main, "n_units": int(mask.sum()),
                               "estimate": _est("krippendorff_alpha", sub.set_matrix(main), opts, _clusters(sub, opts), level="masi")})
     confusion = _confusion(data, *main[:2]) if len(main) >= 2 else None
+    # one co-occurrence matrix per run set against the reference (``confusion`` stays: the first of them)
+    confusions = [_confusion(data, m, reference) for m in models] if reference else ([confusion] if confusion else [])
     return {
         "meta": {
             "n_units": len(data.units),
@@ -235,5 +237,6 @@ def evaluate(data: CodingData, options: EvalOptions | None = None) -> dict[str, 
         "place": place,
         "breakdown": breakdown,
         "confusion": confusion,
+        "confusions": confusions,
         "notes": list(dict.fromkeys(notes)),
     }

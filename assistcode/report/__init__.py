@@ -19,10 +19,10 @@ def tables_for(result: dict[str, Any]) -> list[Table]:
 def write_reports(result: dict[str, Any], *, markdown: Path | None = None, html: Path | None = None,
                   json_path: Path | None = None, title: str = "Agreement report") -> list[Path]:
     """Write the chosen report files atomically; return their paths."""
-    tables, notes = tables_for(result), result.get("notes", [])
+    notes = result.get("notes", [])
     written = []
-    for path, text in ((markdown, lambda: to_markdown(tables, notes, title)),
-                       (html, lambda: to_html(tables, notes, plots_for(result), title)),
+    for path, text in ((markdown, lambda: to_markdown(tables_for(result), notes, title)),
+                       (html, lambda: to_html(tables_for(result), notes, plots_for(result), title)),
                        (json_path, lambda: to_json(result))):
         if path is not None:
             with atomic_write(path, encoding="utf-8") as fh:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .tables import Table
+from .tables import Table, comparison_name, confusions, per_code_groups
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
@@ -71,11 +71,11 @@ def heatmap_svg(labels: list[str], matrix: list[list[int]], title: str) -> str:
 def plots_for(result: dict[str, Any]) -> list[str]:
     """The plots a result supports."""
     svgs = []
-    if result.get("per_code"):
-        first = result["per_code"][0]["estimates"][0]["statistic"]
+    for group in per_code_groups(result):  # one forest plot per run compared, titled with it
+        first = group[0]["estimates"][0]["statistic"]
         rows = [(r["code"], r["estimates"][0].get("value"), r["estimates"][0].get("low"), r["estimates"][0].get("high"))
-                for r in result["per_code"]]
-        svgs.append(forest_svg(rows, f"Per-code {first} with 95% intervals"))
+                for r in group]
+        svgs.append(forest_svg(rows, f"Per-code {first} with 95% intervals: {comparison_name(group[0]['coders'])}"))
     for v in result.get("variables", []):
         rows = [(e["statistic"], e.get("value"), e.get("low"), e.get("high")) for e in v["estimates"]]
         svgs.append(forest_svg(rows, f"{v['variable']} ({v['level']}): every statistic with 95% intervals"))
@@ -86,9 +86,9 @@ def plots_for(result: dict[str, Any]) -> list[str]:
             e = next(e for e in lab["estimates"] if e["statistic"] == stat)
             rows.append((lab["label"], e.get("value"), e.get("low"), e.get("high")))
         svgs.append(forest_svg(rows, "Labels: Krippendorff's alpha with 95% intervals"))
-    conf = result.get("confusion")
-    if conf and len(conf["labels"]) <= 30:
-        svgs.append(heatmap_svg(conf["labels"], conf["matrix"], f"{conf['rows']} (rows) x {conf['cols']} (columns)"))
+    for conf in confusions(result):
+        if len(conf["labels"]) <= 30:
+            svgs.append(heatmap_svg(conf["labels"], conf["matrix"], f"Co-occurrence: {conf['rows']} (rows) x {conf['cols']} (columns)"))
     return svgs
 
 

@@ -66,35 +66,14 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
     rows, all_estimates = [], []
     for comp in result["overall"]:
         for e in comp["estimates"]:
-            rows.append([comp["comparison"], e["statistic"] + (" (" + e["convention"].split("level ")[-1] + ")" if e["statistic"] == "krippendorff_alpha" else ""),
+            level = (e.get("convention") or "").split("level ")[-1]  # an undefined estimate has no convention
+            rows.append([comp["comparison"], e["statistic"] + (f" ({level})" if e["statistic"] == "krippendorff_alpha" and level else ""),
                          interval(e), num(e.get("n_units")), num(e.get("n_coders"))])
             all_estimates.append(e)
     tables.append(Table("Overall agreement", ["comparison", "statistic", "value [95% CI]", "n units", "n coders"], rows,
                         _conventions(all_estimates)))
-    if result["per_code"]:
-        has_prf = "precision" in result["per_code"][0]
-        stat_names = [e["statistic"] for e in result["per_code"][0]["estimates"]]
-        columns = ["code", "prevalence", *map(short, stat_names)]
-        if has_prf:
-            columns += ["precision", "recall", "F1", "p (Holm)"]
-        if "ceiling" in result["per_code"][0]:
-            columns.append("human ceiling (alpha)")
-        columns.append("n units")
-        rows, ests = [], []
-        for r in result["per_code"]:
-            row = [r["code"], pct(r["prevalence"]), *[interval(e) for e in r["estimates"]]]
-            ests.extend(r["estimates"])
-            if has_prf:
-                row += [num(r["precision"]), num(r["recall"]), num(r["f1"]), num(r.get("p_holm"), 4)]
-            if "ceiling" in r:
-                row.append(interval(r["ceiling"]))
-            row.append(num(r["estimates"][0].get("n_units")))
-            rows.append(row)
-        who = " vs ".join(result["per_code"][0]["coders"]) if len(result["per_code"][0]["coders"]) == 2 else f"{len(result['per_code'][0]['coders'])} coders"
-        notes = _conventions(ests)
-        if has_prf:
-            notes.append("p: one-sided exact permutation test that the model beats chance on the code, Holm-adjusted across codes.")
-        tables.append(Table(f"Per code ({who})", columns, rows, notes))
+    for group in per_code_groups(result):
+        tables.append(_per_code_table(group))
     if result["place"]:
         tables.append(Table("The model's place among the humans (mean pairwise MASI alpha with the humans)",
                             ["coder", "kind", "mean alpha"],
@@ -103,11 +82,56 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
         tables.append(Table("By document metadata (MASI alpha)", ["field", "value", "coders", "alpha [95% CI]", "n units"],
                             [[b["field"], b["value"], " vs ".join(b["coders"]), interval(b["estimate"]), num(b["n_units"])]
                              for b in result["breakdown"]]))
-    conf = result.get("confusion")
-    if conf:
+    for conf in confusions(result):
         tables.append(Table(f"Co-occurrence: {conf['rows']} (rows) x {conf['cols']} (columns)",
                             ["", *conf["labels"]], [[label, *map(str, row)] for label, row in zip(conf["labels"], conf["matrix"])]))
     return tables
+
+
+def per_code_groups(result: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Per-code rows grouped by the coders they compare (one group per run set against the reference), in order."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in result.get("per_code") or []:
+        groups.setdefault(tuple(r["coders"]), []).append(r)
+    return list(groups.values())
+
+
+def comparison_name(coders: list[str]) -> str:
+    """What a per-code group compares: ``run vs reference``, or how many coders."""
+    return " vs ".join(coders) if len(coders) == 2 else f"{len(coders)} coders: " + ", ".join(coders)
+
+
+def confusions(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every co-occurrence matrix of a result: one per run compared (older results hold one, ``confusion``)."""
+    if result.get("confusions"):
+        return list(result["confusions"])
+    return [result["confusion"]] if result.get("confusion") else []
+
+
+def _per_code_table(group: list[dict[str, Any]]) -> Table:
+    first = group[0]
+    has_prf = "precision" in first
+    stat_names = [e["statistic"] for e in first["estimates"]]
+    columns = ["code", "prevalence", *map(short, stat_names)]
+    if has_prf:
+        columns += ["precision", "recall", "F1", "p (Holm)"]
+    if "ceiling" in first:
+        columns.append("human ceiling (alpha)")
+    columns.append("n units")
+    rows, ests = [], []
+    for r in group:
+        row = [r["code"], pct(r["prevalence"]), *[interval(e) for e in r["estimates"]]]
+        ests.extend(r["estimates"])
+        if has_prf:
+            row += [num(r.get("precision")), num(r.get("recall")), num(r.get("f1")), num(r.get("p_holm"), 4)]
+        if "ceiling" in first:
+            row.append(interval(r["ceiling"]) if "ceiling" in r else "-")
+        row.append(num(r["estimates"][0].get("n_units")))
+        rows.append(row)
+    notes = _conventions(ests)
+    if has_prf:
+        notes.append("p: one-sided exact permutation test that the model beats chance on the code, Holm-adjusted across codes.")
+    return Table(f"Per code ({comparison_name(first['coders'])})", columns, rows, notes)
 
 
 def agree_tables(result: dict[str, Any]) -> list[Table]:
