@@ -49,6 +49,10 @@ class Segment:
     end: int
     text: str
     speaker: str | None = None
+    start_time: float | None = None
+    """Seconds into the recording where the turn starts, where the transcript says."""
+    role: str | None = None
+    """``interviewer`` or ``participant`` for interview turns; ``None`` for survey rows and unlabelled text."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +88,16 @@ class Codebook:
     name: str
     codes: tuple[Code, ...]
     description: str = ""
+    exclusive: bool = False
+    """The codes are mutually exclusive: at most one per unit (``exclusive: true`` in the codebook file)."""
 
     @cached_property
     def hash(self) -> str:
-        """sha256 over the codes' content: any change of wording is a new version."""
-        return hash_json({"codes": [c.as_dict() for c in self.codes]})
+        """sha256 over the codes' content (and ``exclusive`` where set): any change of wording is a new version."""
+        body: dict[str, Any] = {"codes": [c.as_dict() for c in self.codes]}
+        if self.exclusive:  # only when set, so the hashes of existing codebooks stay as they were
+            body["exclusive"] = True
+        return hash_json(body)
 
     @cached_property
     def by_id(self) -> dict[str, Code]:

@@ -87,11 +87,12 @@ class Project:
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('config', ?)", (json.dumps(settings),))
 
     # -- corpus -----------------------------------------------------------------------------------------------
-    def import_corpus(self, paths: Iterable[str | Path], *, segmenter: str = "turn",
+    def import_corpus(self, paths: Iterable[str | Path], *, segmenter: str | None = None,
                       segmenter_options: dict[str, Any] | None = None, options: ReadOptions | None = None,
                       skip_bad: bool = False, metadata_file: str | Path | None = None) -> ImportReport:
         """Read, segment and store transcripts: all or nothing unless ``skip_bad``. ``metadata_file`` is a table
-        with a ``source`` column of file names and a column per metadata field."""
+        with a ``source`` column of file names and a column per metadata field. ``segmenter`` None: ``row`` for
+        tables, ``turn`` for transcripts."""
         options = options or ReadOptions()
         if options.cache_dir is None:
             options = ReadOptions(**{**options.__dict__, "cache_dir": self.cache_dir})
@@ -115,9 +116,10 @@ class Project:
             if not exists:
                 seq = self.db.execute("SELECT coalesce(max(seq), 0) + 1 FROM codebooks").fetchone()[0]
                 self.db.execute(
-                    "INSERT INTO codebooks (hash, seq, name, description, body, source, created_at) VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO codebooks (hash, seq, name, description, body, source, created_at, exclusive) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
                     (codebook.hash, seq, codebook.name, codebook.description,
-                     canonical_json([c.as_dict() for c in codebook.codes]), name, now()),
+                     canonical_json([c.as_dict() for c in codebook.codes]), name, now(), int(codebook.exclusive)),
                 )
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('current_codebook', ?)", (codebook.hash,))
         return codebook, not exists
@@ -129,12 +131,13 @@ class Project:
             if row is None:
                 raise ProjectError("this project has no codebook yet", )
             version = row[0]
-        rows = self.db.execute("SELECT name, description, body FROM codebooks WHERE hash LIKE ?", (version + "%",)).fetchall()
+        rows = self.db.execute("SELECT name, description, body, exclusive FROM codebooks WHERE hash LIKE ?",
+                               (version + "%",)).fetchall()
         if len(rows) != 1:
             raise ProjectError(f"{'no' if not rows else 'more than one'} codebook version matches {version!r}")
-        name, description, body = rows[0]
+        name, description, body, exclusive = rows[0]
         codes = tuple(Code(**{**c, "examples": tuple(c["examples"])}) for c in json.loads(body))
-        return Codebook(name=name, codes=codes, description=description)
+        return Codebook(name=name, codes=codes, description=description, exclusive=bool(exclusive))
 
     def codebook_versions(self) -> list[dict[str, Any]]:
         current = self.db.execute("SELECT value FROM meta WHERE key = 'current_codebook'").fetchone()

@@ -13,15 +13,17 @@ from typing import Any, Literal, Sequence
 
 import jinja2
 import jinja2.meta
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import safeyaml
 from .errors import InputError, from_validation
 from .ids import canonical_json, sha256_text
 from .model import Codebook
 from .resources import resource_dir
 
-Output = Literal["codes", "batch", "cot", "inductive"]
+Output = Literal["codes", "batch", "cot", "inductive", "per-code", "choice"]
+SCORING_OUTPUTS = ("per-code", "choice")
+"""Scoring templates: the answer is read from the first token's log-probabilities, not generated as JSON."""
 
 
 class Message(BaseModel):
@@ -40,7 +42,9 @@ class TemplateSpec(BaseModel):
     """Bumped whenever the wording changes; copied into every result."""
     description: str
     output: Output = "codes"
-    """The reply shape: codes for one segment, codes for a batch, reasoning then codes, or candidate codes."""
+    """The reply shape: codes for one segment, codes for a batch, reasoning then codes, or candidate codes; or a
+    score: ``per-code`` (one yes/no question per code, variable ``code``), ``choice`` (one question, the codes as
+    lettered ``options``)."""
     messages: list[Message] = Field(min_length=1)
 
 
@@ -61,7 +65,7 @@ class RenderedPrompt:
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)
 
 
-_PER_CALL = frozenset({"segment", "segments"})
+_PER_CALL = frozenset({"segment", "segments", "code", "options"})
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,7 @@ def codebook_context(codebook: Codebook) -> list[dict[str, Any]]:
 
 def load_template(path: str | Path) -> Template:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read template: {exc}", path=path) from exc
+    data, text = safeyaml.load_file(path)
     try:
         spec = TemplateSpec.model_validate(data)
     except ValidationError as exc:

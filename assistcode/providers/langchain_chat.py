@@ -2,11 +2,15 @@
 the options given. Replies are asked for as JSON in the prompt (JSON mode where the model supports it)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from ..errors import InputError
 from ..privacy import redact_url, tracing_off_unless_asked
 from .base import CallOptions, ProviderError, Reply, TransientError, require, resolve
+from .logprobs import NoLogprobsError, ScoreReply, from_top_logprobs
+
+TOP_LOGPROBS = 20
 
 
 class LangChainProvider:
@@ -24,6 +28,8 @@ class LangChainProvider:
         self.options = {k: v for k, v in options.items() if v is not None and k not in ("on_mode_change", "mode")}
         self._llm = cls(model=model, **self.options)
         self.json_mode = json_mode
+        self._probe_lock = asyncio.Lock()
+        self._logprobs_ok = False
 
     async def complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
         llm = self._llm.bind(temperature=options.temperature, max_tokens=options.max_tokens)
@@ -38,6 +44,37 @@ class LangChainProvider:
             raise ProviderError(f"{type(exc).__name__}: {exc}") from None
         usage = getattr(msg, "usage_metadata", None) or {}
         return Reply(str(msg.content), usage.get("input_tokens", 0), usage.get("output_tokens", 0), self.model, "langchain")
+
+    async def _score_one(self, messages: list[dict[str, str]], answers: list[str]) -> tuple[dict[str, float], float, dict]:
+        llm = self._llm.bind(temperature=0.0, max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS)
+        try:
+            msg = await llm.ainvoke([(m["role"], m["content"]) for m in messages])
+        except Exception as exc:
+            status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+            if status == 429 or (isinstance(status, int) and status >= 500) or "timeout" in type(exc).__name__.lower():
+                raise TransientError(f"{type(exc).__name__}: {exc}") from None
+            if "logprob" in str(exc).lower() or isinstance(exc, TypeError):
+                raise NoLogprobsError(f"{self.chat_model} ({self.model}) refused log-probabilities: {exc}") from None
+            raise ProviderError(f"{type(exc).__name__}: {exc}") from None
+        content = ((getattr(msg, "response_metadata", None) or {}).get("logprobs") or {}).get("content") or []
+        top = content[0].get("top_logprobs") if content else None
+        if not top:
+            raise NoLogprobsError(f"{self.chat_model} ({self.model}) returned no log-probabilities")
+        probs, mass = from_top_logprobs([(t["token"], t["logprob"]) for t in top], answers)
+        return probs, mass, getattr(msg, "usage_metadata", None) or {}
+
+    async def score(self, questions: list[list[dict[str, str]]], answers: list[list[str]], options: CallOptions) -> ScoreReply:
+        """The first answer token's top log-probabilities where the chat model exposes them (``ChatOpenAI`` does, as
+        ``response_metadata["logprobs"]``); the first request is a probe, alone, so a model that exposes none costs
+        one call."""
+        done: list[tuple[dict[str, float], float, dict]] = []
+        async with self._probe_lock:
+            if not self._logprobs_ok:
+                done.append(await self._score_one(questions[0], answers[0]))
+                self._logprobs_ok = True
+        done += await asyncio.gather(*(self._score_one(q, a) for q, a in list(zip(questions, answers))[len(done):]))
+        return ScoreReply([p for p, _, _ in done], sum(u.get("input_tokens", 0) for _, _, u in done),
+                          sum(u.get("output_tokens", 0) for _, _, u in done), self.model, [m for _, m, _ in done])
 
     def describe(self) -> dict[str, Any]:
         safe = {k: (redact_url(v) if "url" in k else v) for k, v in self.options.items()

@@ -8,6 +8,7 @@ mode that worked is remembered per endpoint and model.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from typing import Any, Callable
@@ -15,6 +16,10 @@ from typing import Any, Callable
 from ..errors import InputError
 from ..privacy import redact_url
 from .base import CallOptions, ProviderError, Reply, TransientError, require
+from .logprobs import NoLogprobsError, ScoreReply, from_top_logprobs
+
+TOP_LOGPROBS = 20
+"""The most ``top_logprobs`` the OpenAI API returns: a choice question has at most this many options."""
 
 MODES = ("json_schema", "json_object", "tools", "prompt")
 _REFUSAL = re.compile(r"response_format|json_schema|json_object|schema|tool|not supported|unsupported|unknown (field|parameter)|"
@@ -51,6 +56,8 @@ class OpenAIProvider:
             raise ProviderError(f"unknown structured-output mode {mode!r}; one of {', '.join(MODES)}")
         self.mode = mode or _MODE_MEMORY.get(self.endpoint, MODES[0])
         self.on_mode_change = on_mode_change
+        self._probe_lock = asyncio.Lock()
+        self._logprobs_ok = False
 
     def _request(self, messages: list[dict[str, str]], options: CallOptions, mode: str) -> dict[str, Any]:
         req: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": options.temperature,
@@ -127,6 +134,51 @@ class OpenAIProvider:
         usage = resp.usage
         return Reply(text, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
                      getattr(resp, "model", None), mode, getattr(resp.choices[0], "finish_reason", None) == "length")
+
+    # -- scoring templates: the first answer token's top log-probabilities ------------------------------------------
+    async def _score_one(self, messages: list[dict[str, str]], answers: list[str], options: CallOptions) -> tuple[dict[str, float], float, Any]:
+        oa = self._openai
+        req: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": 1,
+                               "logprobs": True, "top_logprobs": TOP_LOGPROBS, **options.extra}
+        if options.seed is not None:
+            req["seed"] = options.seed
+        try:
+            resp = await self._client.chat.completions.create(**req)
+        except oa.RateLimitError as exc:
+            retry = exc.response.headers.get("retry-after") if exc.response is not None else None
+            raise TransientError(f"rate limited (429): {exc.message}", _seconds(retry)) from None
+        except oa.AuthenticationError as exc:
+            raise ProviderError(f"authentication failed ({exc.status_code}): check the API key") from None
+        except oa.APITimeoutError:
+            raise TransientError(f"timed out after {self.timeout:g} s") from None
+        except oa.APIConnectionError as exc:
+            raise TransientError(f"connection failed: {exc.__cause__ or exc}") from None
+        except oa.APIStatusError as exc:
+            if exc.status_code >= 500:
+                raise TransientError(f"server error ({exc.status_code})") from None
+            if re.search(r"logprob", _error_text(exc), re.IGNORECASE):
+                raise NoLogprobsError(f"{self.endpoint[0]} refused log-probabilities for {self.model}: {exc.message}") from None
+            raise ProviderError(f"request refused ({exc.status_code}): {exc.message}") from None
+        if not resp.choices:
+            raise TransientError("reply with no choices")
+        content = getattr(resp.choices[0].logprobs, "content", None) if resp.choices[0].logprobs is not None else None
+        if not content or not content[0].top_logprobs:
+            raise NoLogprobsError(f"{self.endpoint[0]} returned no log-probabilities for {self.model}")
+        probs, mass = from_top_logprobs([(t.token, t.logprob) for t in content[0].top_logprobs], answers)
+        return probs, mass, resp.usage
+
+    async def score(self, questions: list[list[dict[str, str]]], answers: list[list[str]], options: CallOptions) -> ScoreReply:
+        """One request per question (``logprobs``, ``top_logprobs=20``, ``max_tokens=1``). The first request this
+        provider makes is a probe, alone: an endpoint that returns no log-probabilities costs one call."""
+        done: list[tuple[dict[str, float], float, Any]] = []
+        async with self._probe_lock:
+            if not self._logprobs_ok:
+                done.append(await self._score_one(questions[0], answers[0], options))
+                self._logprobs_ok = True
+        done += await asyncio.gather(*(self._score_one(q, a, options) for q, a in list(zip(questions, answers))[len(done):]))
+        prompt = sum(u.prompt_tokens for _, _, u in done if u is not None)
+        completion = sum(u.completion_tokens for _, _, u in done if u is not None)
+        return ScoreReply([p for p, _, _ in done], prompt, completion, self.model, [m for _, m, _ in done])
 
     def describe(self) -> dict[str, Any]:
         return {"provider": self.name, "model": self.model, "base_url": redact_url(self.base_url),

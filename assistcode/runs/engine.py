@@ -9,25 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import platform
 import random
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..corpus import iter_segments
 from ..errors import InputError
 from ..ids import canonical_json, hash_json, sha256_text
+from ..store.db import StoreBusy, busy_timeout, store_wait, transaction
 from ..model import Codebook, Segment
 from ..privacy import Scrubber, check_local_only, redact_url, tracing_off_unless_asked, url_secrets
-from ..prompts import RenderedPrompt, Template, codebook_context, get_template
+from ..prompts import SCORING_OUTPUTS, RenderedPrompt, Template, codebook_context, get_template
 from ..providers.base import CallOptions, Provider, ProviderError, TransientError, get_provider
 from . import store as rs
 from .pricing import Price, count_message_tokens, price_for
 from .replies import Proposal, ReplyError, Validated, parse_json, reply_schema, validate_reply
+from .scoring import Scoring
+
+WRITE_WAIT = 0.25
+"""Seconds a write waits for a busy store during a run before it is kept for later."""
+BUSY_RETRY = 1.0
+"""Seconds before writes kept for later are tried again."""
+MALFORMED_ATTEMPTS = 3
+"""Malformed replies (not JSON, not the schema) asked again at most this many times in all, apart from the
+--max-attempts budget of transient errors."""
 
 TYPICAL_COMPLETION_TOKENS = {"codes": 60, "batch": 60, "cot": 220, "inductive": 90}
 """Per segment, for --dry-run estimates (replies are short JSON; reasoning is longer)."""
@@ -58,9 +71,39 @@ class RunConfig:
     local_only: bool = False
     examples: list[dict[str, Any]] = field(default_factory=list)
     provider_options: dict[str, Any] = field(default_factory=dict)
+    calibration: str | None = None
+    """Scoring templates: none | contextual | threshold | platt | isotonic (default: see runs/scoring.py)."""
+    calibrate_with: str | None = None
+    """Scoring templates: the labels (a coder, consensus, reviewed) that calibrate per-code thresholds, cross-fitted."""
 
     def params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
+
+    def validate(self) -> None:
+        """Refuse, in one line naming the option, a value no run can use: 0, negatives, NaN, infinity.
+
+        What a run is (its identity) is the provider, model, endpoint, parameters (temperature, max tokens, seed),
+        template, codebook, corpus, samples, batch size and examples; how hard it tries (timeout, attempts,
+        concurrency, backoff, budget) is not, so a run that failed for a passing reason is retried with saner values."""
+        positive = {"timeout": self.timeout, "backoff_cap": self.backoff_cap}
+        at_least_one = {"max_attempts": self.max_attempts, "concurrency": self.concurrency, "samples": self.samples,
+                        "batch_size": self.batch_size, "max_tokens": self.max_tokens, "context_window": self.context_window}
+        for name, value in positive.items():
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InputError(f"must be a number of seconds above 0, not {value!r}", field=_option(name))
+        for name, value in at_least_one.items():
+            if not (isinstance(value, int) and value >= 1):
+                raise InputError(f"must be a whole number of 1 or more, not {value!r}", field=_option(name))
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise InputError(f"must be a number of 0 or more, not {self.temperature!r}", field="--temperature")
+        if self.max_cost is not None and not (math.isfinite(self.max_cost) and self.max_cost >= 0):
+            raise InputError(f"must be an amount of 0 or more (USD), not {self.max_cost!r}", field="--max-cost")
+        if not (math.isfinite(self.backoff_base) and self.backoff_base >= 0):
+            raise InputError(f"must be 0 or more, not {self.backoff_base!r}", field="backoff_base")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 @dataclass
@@ -75,6 +118,19 @@ class RunResult:
     stopped: str | None = None
     estimate: dict[str, Any] | None = None
     counts: dict[str, Any] = field(default_factory=dict)
+    total: int = 0
+    """Segments in the run."""
+
+    @property
+    def exit_status(self) -> int:
+        """0 every segment coded (or a dry run), 3 some segments failed or are not coded yet, 4 none coded: every
+        one failed, or nothing could be sent (a budget stopped the run first)."""
+        if self.estimate is not None:
+            return 0
+        ok = self.counts.get("ok", 0)
+        if ok and ok >= self.total:
+            return 0
+        return 3 if ok else 4
 
 
 class _Failed(Exception):
@@ -108,8 +164,7 @@ class Engine:
     def __init__(self, db: Any, codebook: Codebook, config: RunConfig, *, provider: Provider | None = None,
                  template: Template | None = None, project_dir: Any = None,
                  progress: Callable[[dict[str, Any]], None] | None = None) -> None:
-        if config.samples < 1 or config.concurrency < 1 or config.batch_size < 1:
-            raise InputError("samples, concurrency and batch size must be 1 or more")
+        config.validate()
         check_local_only(config.base_url, config.local_only)
         if config.local_only and config.provider == "langchain":
             check_local_only(str(config.provider_options.get("base_url") or "https://remote.invalid"), True)
@@ -126,11 +181,20 @@ class Engine:
         self.failed = 0
         self.spent = 0.0
         self.stopped: str | None = None
+        self._pending: list[tuple[Callable[[], None], str | None]] = []
+        """Writes the busy store did not take yet, in order (each with the cache key it stores, if any)."""
+        self._unstored: dict[str, dict[str, Any]] = {}
+        """Paid replies not in the store yet, by cache key: kept in memory, or in a side file at the end."""
+        self._busy_until = 0.0
         self._schema: dict[str, Any] | None = None
         self._schema_json: str | None = None
         self._key_prefix: str | None = None
         self._corpus_key: tuple[Sequence[Segment], str] | None = None
         self._context = {"codes": codebook_context(codebook), "codebook_name": codebook.name, "examples": config.examples}
+        self.scoring = Scoring(self) if self.template.output in SCORING_OUTPUTS else None
+        if self.scoring is None and (config.calibration or config.calibrate_with):
+            raise InputError(f"template {self.template.name!r} generates its codes: --calibration and --calibrate-with "
+                             "apply to scoring templates (score-per-code, score-choice)", field="--calibration")
         self.scrub = Scrubber([config.api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ASSISTCODE_API_KEY"),
                                *url_secrets(config.base_url),
                                *(str(v) for k, v in config.provider_options.items() if "key" in k.lower() or "token" in k.lower())])
@@ -179,7 +243,8 @@ class Engine:
                           "params": c.params(), "template": self.template.hash, "codebook": self.codebook.hash,
                           "corpus": self._corpus(segments), "samples": c.samples,
                           "batch_size": c.batch_size if self.template.output == "batch" else 1,
-                          "examples": hash_json(c.examples), "options": {k: str(v) for k, v in c.provider_options.items()}})
+                          "examples": hash_json(c.examples), "options": {k: str(v) for k, v in c.provider_options.items()},
+                          **({"calibration": self.scoring.method, "calibrate_with": c.calibrate_with} if self.scoring else {})})
 
     def groups(self, segments: Sequence[Segment]) -> list[list[Segment]]:
         if self.template.output == "batch":
@@ -197,7 +262,7 @@ class Engine:
                 endpoint = redact_url(c.base_url) or "https://api.openai.com/v1"
                 options.update(base_url=c.base_url, api_key=c.api_key, timeout=c.timeout,
                                mode=options.get("mode") or rs.endpoint_mode(self.db, endpoint, c.model),
-                               on_mode_change=lambda e, m, mode: rs.remember_mode(self.db, e, m, mode))
+                               on_mode_change=lambda e, m, mode: self._store(lambda: rs.remember_mode(self.db, e, m, mode)))
             elif c.api_key is not None:
                 options["api_key"] = c.api_key
             self._provider = get_provider(c.provider, c.model, **options)
@@ -218,19 +283,25 @@ class Engine:
                          "segments": [e["segment_id"] for e in c.examples if e.get("segment_id")]},
             "price_usd_per_m_tokens": asdict(self.price) if self.price else None,
             "package": {"assistcode": __version__, "python": platform.python_version()},
+            **({"scoring": self.scoring.manifest()} if self.scoring else {}),
         }
 
     # -- one call ------------------------------------------------------------------------------------------------
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after + random.uniform(0, 0.1 * max(retry_after, 0.1))
-        delay = min(self.config.backoff_cap, self.config.backoff_base * 2 ** (attempt - 1))
-        return delay * random.uniform(0.5, 1.5)
+        """Seconds to wait before attempt ``attempt + 1``: the server's Retry-After or exponential backoff with
+        jitter, never more than the backoff cap (a Retry-After of 3600 or ``inf`` waits the cap)."""
+        cap = self.config.backoff_cap
+        if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
+            return min(cap, retry_after + random.uniform(0, 0.1 * max(retry_after, 0.1)))
+        if retry_after is not None:  # inf: as long as we ever wait
+            return cap
+        delay = min(cap, self.config.backoff_base * 2 ** (attempt - 1))
+        return min(cap, delay * random.uniform(0.5, 1.5))
 
     async def _call(self, group: Sequence[Segment], sample: int) -> _Sample:
         rendered = self.render(group)
         key = self.cache_key(rendered, sample, group)
-        hit = rs.cache_get(self.db, key)
+        hit = self._unstored.get(key) or rs.cache_get(self.db, key)
         if hit is not None:
             self.cache_hits += 1
             results = validate_reply(parse_json(hit["reply"]), self.template.output, group, self.code_ids, self.labels(group))
@@ -252,15 +323,19 @@ class Engine:
                               max_tokens=self.config.max_tokens,
                               seed=(self.config.seed or 0) + sample if self.config.seed is not None or sample else None)
         spent_p = spent_c = 0.0
-        last = ""
-        for attempt in range(1, self.config.max_attempts + 1):
+        # two budgets: transient errors (429, 5xx, timeouts, dropped connections) up to --max-attempts; malformed
+        # replies up to MALFORMED_ATTEMPTS. One kind of fault never uses up the other's retries.
+        transient = malformed = attempt = 0
+        while True:
+            attempt += 1
             try:
                 self.calls += 1
                 reply = await self.provider.complete(list(rendered.messages), options)
             except TransientError as exc:
-                if attempt == self.config.max_attempts:
-                    raise _Failed(f"gave up after {attempt} attempts: {exc}", attempt) from None
-                await asyncio.sleep(self._backoff(attempt, exc.retry_after))
+                transient += 1
+                if transient >= self.config.max_attempts:
+                    raise _Failed(f"gave up after {transient} attempts: {exc}", attempt) from None
+                await asyncio.sleep(self._backoff(transient, exc.retry_after))
                 continue
             except ProviderError as exc:
                 raise _Failed(str(exc), attempt) from None
@@ -268,22 +343,121 @@ class Engine:
             spent_c += reply.completion_tokens
             if self.price is not None:
                 self.spent += self.price.cost(reply.prompt_tokens, reply.completion_tokens)
-            last = reply.text
             try:
                 results = validate_reply(parse_json(reply.text), self.template.output, group, self.code_ids, self.labels(group))
             except ReplyError as exc:
                 if reply.truncated and self.config.temperature == 0:  # asked again, it would stop at the same place
                     raise _Failed(f"reply cut at --max-tokens {self.config.max_tokens} ({exc}); raise --max-tokens",
                                   attempt, raw=reply.text) from None
-                if attempt >= min(3, self.config.max_attempts):  # a malformed reply is asked again, twice at most
+                malformed += 1
+                if malformed >= min(MALFORMED_ATTEMPTS, self.config.max_attempts):  # asked again, twice at most
                     raise _Failed(str(exc), attempt, raw=reply.text) from None
                 continue
-            rs.cache_put(self.db, key, self.scrub(reply.text) or "", reply.prompt_tokens, reply.completion_tokens, reply.model, reply.mode)
+            self._store_reply(key, {"reply": self.scrub(reply.text) or "", "prompt_tokens": reply.prompt_tokens,
+                                    "completion_tokens": reply.completion_tokens, "model": reply.model, "mode": reply.mode})
             return _Sample(results, spent_p, spent_c, attempt, reply.text, rendered.hash)
-        raise _Failed("no usable reply", self.config.max_attempts, raw=last)
+
+    # -- writing to a store that may be busy --------------------------------------------------------------------------
+    def _store(self, write: Callable[[], None], key: str | None = None) -> None:
+        """Write now, or keep the write for later if another command holds the store's write lock: a run never
+        waits long on the store, and never loses what it could not write yet."""
+        self._pending.append((write, key))
+        if time.monotonic() >= self._busy_until:
+            self._flush(WRITE_WAIT)
+
+    def _store_reply(self, key: str, reply: dict[str, Any]) -> None:
+        self._unstored[key] = reply
+        self._store(lambda: rs.cache_put(self.db, key, reply["reply"], reply["prompt_tokens"], reply["completion_tokens"],
+                                         reply["model"], reply["mode"]), key)
+
+    def _flush(self, wait: float) -> bool:
+        """Write what is pending, in order, each waiting at most ``wait`` seconds for the lock. True when done."""
+        with busy_timeout(self.db, wait):
+            while self._pending:
+                write, key = self._pending[0]
+                try:
+                    write()
+                except StoreBusy:
+                    self._busy_until = time.monotonic() + BUSY_RETRY
+                    return False
+                self._pending.pop(0)
+                if key is not None:
+                    self._unstored.pop(key, None)
+        return True
+
+    def _side_folder(self) -> Path | None:
+        row = self.db.execute("PRAGMA database_list").fetchone()
+        return Path(row[2]).parent / ".assistcode" / "unstored" if row and row[2] else None
+
+    def _keep_unstored(self) -> Path | None:
+        """Paid replies the store would not take, written (atomically, synced) to a side file the next run stores."""
+        folder = self._side_folder()
+        if not self._unstored or folder is None:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"replies-{os.getpid()}-{time.time_ns()}.jsonl"
+        tmp = path.with_suffix(".part")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps({"key": k, **v}) + "\n" for k, v in self._unstored.items())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        self._unstored.clear()
+        return path
+
+    def _restore_unstored(self) -> int:
+        """Store the replies an earlier run kept in side files (then delete the files). Returns how many."""
+        folder = self._side_folder()
+        if folder is None or not folder.is_dir():
+            return 0
+        n = 0
+        for path in sorted(folder.glob("replies-*.jsonl")):
+            entries = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    e = json.loads(line)
+                    entries.append((str(e["key"]), str(e["reply"]), e["prompt_tokens"], e["completion_tokens"], e.get("model"), e.get("mode")))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a crash: that reply is asked again
+            with transaction(self.db):
+                for entry in entries:
+                    rs.cache_put(self.db, *entry)
+            path.unlink()
+            n += len(entries)
+        return n
+
+    def _settle(self) -> None:
+        """At the end: store what is pending, waiting as long as the store's wait. If it stays busy, keep the paid
+        replies in a side file and stop with one line (the next run stores them and pays nothing again)."""
+        if self._pending and not self._flush(store_wait()):
+            path = self._keep_unstored()
+            kept = f"{len(self._unstored)} paid replies kept in {path}" if path else "no reply was lost"
+            raise StoreBusy(f"the project store stayed busy for {store_wait():g} s (another command holds its write lock): "
+                            f"{kept}; run the same command again when it is done: it stores them and pays nothing twice")
+
+    def _abandon(self, run: rs.RunRow) -> None:
+        """On the way out after an error or an interrupt: keep what could not be stored, let go of the run."""
+        try:
+            if not self._flush(WRITE_WAIT):
+                self._keep_unstored()
+            with busy_timeout(self.db, WRITE_WAIT):
+                rs.release_run(self.db, run.id)
+        except (StoreBusy, OSError, sqlite3.Error):
+            pass  # the run stays "running" with a dead owner: the next command resumes it
+
+    async def _heartbeat(self, run: rs.RunRow) -> None:
+        while True:
+            await asyncio.sleep(rs.HEARTBEAT_S)
+            try:
+                with busy_timeout(self.db, WRITE_WAIT):
+                    rs.heartbeat(self.db, run.id)
+            except StoreBusy:
+                pass
 
     # -- a group of segments ----------------------------------------------------------------------------------------
     async def _group(self, run: rs.RunRow, group: list[Segment]) -> None:
+        if self.scoring:  # scoring templates: one score call per segment, see runs/scoring.py
+            return await self.scoring.segment(run, group[0])
         per_segment: dict[str, list[tuple[Validated, _Sample]]] = {s.id: [] for s in group}
         failures: dict[str, _Failed] = {}
         tokens: dict[str, list[float]] = {s.id: [0.0, 0.0, 0] for s in group}
@@ -324,25 +498,33 @@ class Engine:
         if not samples:
             self.failed += 1
             f = failure or _Failed("no reply", 0)
-            rs.record_segment(self.db, run, seg.id, status="failed", reason=self.scrub(f.reason),
-                              attempts=max(f.attempts, int(tokens[2])), prompt_tokens=tokens[0], completion_tokens=tokens[1],
-                              cost=cost, prompt_hash=prompt_hash, raw=self.scrub(f.raw))
+            reason, raw = self.scrub(f.reason), self.scrub(f.raw)
+            self._store(lambda: rs.record_segment(
+                self.db, run, seg.id, status="failed", reason=reason, attempts=max(f.attempts, int(tokens[2])),
+                prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash, raw=raw))
             return
         proposals, consistency = _vote([v for v, _ in samples])
         unknown = sorted({c for v, _ in samples for c in v.unknown_codes})
         not_found = sum(1 for p in proposals if p.evidence and not p.evidence_found)
         raw = self.scrub(samples[0][1].raw) if (unknown or not_found) else None
-        rs.record_segment(self.db, run, seg.id, status="ok", proposals=proposals, attempts=max(int(tokens[2]), 1),
-                          prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash,
-                          unknown_codes=unknown, quotes_not_found=not_found,
-                          self_consistency=consistency if self.config.samples > 1 else None, raw=raw)
-        for v, _ in samples[:1]:
-            if v.candidates:
-                rs.record_candidates(self.db, run, seg.id, v.candidates)
+        candidates = samples[0][0].candidates
+
+        def write() -> None:
+            with transaction(self.db):  # the outcome and its candidates together, or neither
+                rs.record_segment(self.db, run, seg.id, status="ok", proposals=proposals, attempts=max(int(tokens[2]), 1),
+                                  prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash,
+                                  unknown_codes=unknown, quotes_not_found=not_found,
+                                  self_consistency=consistency if self.config.samples > 1 else None, raw=raw)
+                if candidates:
+                    rs.record_candidates(self.db, run, seg.id, candidates)
+
+        self._store(write)
 
     # -- the whole run -----------------------------------------------------------------------------------------------
     def estimate(self, segments: Sequence[Segment], done: set[str]) -> dict[str, Any]:
         todo = [s for s in segments if s.id not in done]
+        if self.scoring:
+            return self.scoring.estimate(todo)
         prompt = cached = calls = 0
         for group in self.groups(todo):
             rendered = self.render(group)
@@ -368,15 +550,29 @@ class Engine:
         start = time.perf_counter()
         fingerprint = self.fingerprint(segments)
         existing = rs.find_run(self.db, fingerprint)
-        if existing is not None and existing.status == "finished":
+        if existing is not None and existing.status == "finished" and not rs.segment_counts(self.db, existing.id)["failed"]:
             return RunResult(existing, already_finished=True, seconds=time.perf_counter() - start,
-                             counts=rs.segment_counts(self.db, existing.id))
-        done = rs.done_segments(self.db, existing.id) if existing else set()
+                             counts=rs.segment_counts(self.db, existing.id), total=len(segments))
+        # failures are not final: a re-run asks again for the segments that failed (cached replies cost nothing)
+        done = rs.done_segments(self.db, existing.id, ok_only=True) if existing else set()
         if dry_run:
             return RunResult(existing, resumed=existing is not None, estimate=self.estimate(segments, done),
                              seconds=time.perf_counter() - start)
-        run = existing or rs.create_run(self.db, f"{self.config.model}:{self.template.name}@{self.template.version}",
-                                        fingerprint, self.manifest(segments))
+        content_free = None
+        if self.scoring:  # the first of these calls probes for log-probabilities, before anything is written
+            try:
+                content_free = await self.scoring.content_free()
+            except BaseException:
+                await self.provider.aclose()
+                raise
+        self._restore_unstored()
+        # this process takes the run (another live command on it is refused); one whose command died is resumed
+        run, resumed = rs.claim_run(self.db, fingerprint, f"{self.config.model}:{self.template.name}@{self.template.version}",
+                                    self.manifest(segments))
+        existing = run if resumed else None
+        done = rs.done_segments(self.db, run.id, ok_only=True)
+        if content_free is not None:
+            self.scoring.record_content_free(run, content_free)
         todo = [s for s in segments if s.id not in done]
         queue: asyncio.Queue[list[Segment]] = asyncio.Queue()
         for group in self.groups(todo):
@@ -396,11 +592,19 @@ class Engine:
                     self.progress({**state, "calls": self.calls, "cache_hits": self.cache_hits, "spent": self.spent,
                                    "tokens": self.tokens, "failed": self.failed})
 
+        beat = asyncio.create_task(self._heartbeat(run))
         try:
             await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, max(queue.qsize(), 1)))))
+            self._settle()
+        except BaseException:
+            self._abandon(run)
+            raise
         finally:
+            beat.cancel()
             if self._provider is not None:
                 await self._provider.aclose()
+        if self.scoring:
+            self.scoring.finish(run, segments)  # calibrate the scores so far; the proposals follow
         counts = rs.segment_counts(self.db, run.id)
         finished = counts["ok"] + counts["failed"] == total
         manifest = {**run.manifest, **self.manifest(segments)}
@@ -411,7 +615,8 @@ class Engine:
         manifest = json.loads(self.scrub(json.dumps(manifest)) or "{}")
         rs.update_run(self.db, run.id, "finished" if finished else "stopped", manifest, finished)
         return RunResult(rs.get_run(self.db, run.id), resumed=existing is not None, calls=self.calls,
-                         cache_hits=self.cache_hits, seconds=time.perf_counter() - start, stopped=self.stopped, counts=counts)
+                         cache_hits=self.cache_hits, seconds=time.perf_counter() - start, stopped=self.stopped, counts=counts,
+                         total=total)
 
 
 def _vote(samples: list[Validated]) -> tuple[list[Proposal], float]:

@@ -269,6 +269,25 @@ MIGRATIONS: list[tuple[str, str]] = [
             raw REAL NOT NULL,
             PRIMARY KEY (run_id, input, code)
         ) WITHOUT ROWID;
+        -- A codebook whose codes are mutually exclusive (at most one per unit): `exclusive: true` in its file.
+        ALTER TABLE codebooks ADD COLUMN exclusive INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
+    (
+        "008_segment_context",
+        """
+        -- Where a transcript says so: the second a turn starts, and the speaker's role (interviewer, participant).
+        ALTER TABLE segments ADD COLUMN start_time REAL;
+        ALTER TABLE segments ADD COLUMN role TEXT;
+        """,
+    ),
+    (
+        "009_run_owner",
+        """
+        -- The process coding a run ("host pid start-time"), and when it last said it was alive: a second command on
+        -- the same run is refused while the owner lives, and a run whose process died is resumed by the next one.
+        ALTER TABLE runs ADD COLUMN owner TEXT;
+        ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
         """,
     ),
 ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,9 +36,46 @@ class Plan:
     rate_invented_quote: float = 0.0
     reject_json_schema: bool = False
     """Answer ``response_format: json_schema`` with HTTP 500, as llama.cpp's server does."""
+    no_logprobs: bool = False
+    """Ignore ``logprobs`` in requests and return none, as reasoning models and some servers do."""
     seed: int = 0
     queue: list[dict[str, Any]] = field(default_factory=list)
-    """Scripted answers, used first, in order: {"status", "content", "delay", "headers", "body", "finish_reason"}."""
+    """Scripted answers, used first, in order: {"status", "content", "delay", "headers", "body", "finish_reason",
+    "drip"} (``drip``: seconds between the body's bytes, sent one at a time)."""
+
+
+DRIP_HEADER = "X-Fake-Drip-Seconds"
+"""Set from a scripted answer's ``drip`` (seconds between body bytes); consumed by the handler, never sent."""
+
+
+_OPTION = re.compile(r"^([A-Z])\. (?:.*\(id: (\S+)\)|none of these)\s*$", re.MULTILINE)
+
+
+def keyword_logprobs(messages: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """The first answer token's distribution, most likely first, by the keyword rule: a yes/no question about a code
+    (``(id: CODE)`` in its last line) gets "yes" with 0.9 when the segment mentions the code, else 0.1; a lettered
+    choice gives 0.85 to the first option whose code the segment mentions (else to "none of these"). The mass is
+    split between spelling variants (``yes``, `` Yes``) and a little left to other tokens, as real models do."""
+    user = messages[-1]["content"]
+    block = re.search(r'"""\n(.*?)\n"""', user, re.DOTALL)
+    text = (block.group(1) if block else user).lower()
+    options = _OPTION.findall(user)
+    if options:
+        hit = next((label for label, code in options if code and code.lower() in text), None)
+        hit = hit or next((label for label, code in options if not code), None)
+        rest = [label for label, _ in options if label != hit]
+        dist = {hit: 0.85} if hit else {}
+        left = (1.0 if hit is None else 0.14)
+        dist.update({label: left / max(len(rest), 1) for label in rest})
+    else:
+        codes = re.findall(r"\(id: (\S+)\)", user)
+        p_yes = 0.9 if codes and codes[-1].lower() in text else 0.1
+        dist = {"yes": p_yes * 0.98, "no": (1 - p_yes) * 0.98}
+    out: list[tuple[str, float]] = []
+    for token, p in dist.items():
+        out += [(token, math.log(p * 0.8)), (" " + token.capitalize(), math.log(p * 0.2))]
+    out.append(("The", math.log(0.01)))
+    return sorted(out, key=lambda e: -e[1])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -49,6 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        headers = dict(headers or {})
+        drip = float(headers.pop(DRIP_HEADER, 0) or 0)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -56,7 +97,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         try:
-            self.wfile.write(data)
+            if drip:  # one byte at a time: a per-read timeout never fires, only a deadline on the whole call does
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(drip)
+            else:
+                self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -139,10 +186,13 @@ class FakeOpenAIServer:
             entry["outcome"] = f"scripted {scripted.get('status', 200)}"
             self._log(entry)
             status = scripted.get("status", 200)
+            headers = dict(scripted.get("headers", {}))
+            if scripted.get("drip"):
+                headers[DRIP_HEADER] = str(scripted["drip"])
             if status != 200:
-                return status, scripted.get("body", {"error": {"message": "scripted error"}}), scripted.get("headers", {}), scripted.get("delay", 0)
+                return status, scripted.get("body", {"error": {"message": "scripted error"}}), headers, scripted.get("delay", 0)
             done = self._completion(body, scripted["content"], scripted.get("finish_reason", "stop"))
-            return 200, done, scripted.get("headers", {}), scripted.get("delay", 0)
+            return 200, done, headers, scripted.get("delay", 0)
         thresholds = [("429", plan.rate_429), ("500", plan.rate_500), ("stall", plan.rate_stall),
                       ("malformed", plan.rate_malformed), ("unknown_code", plan.rate_unknown_code),
                       ("invented_quote", plan.rate_invented_quote)]
@@ -160,6 +210,9 @@ class FakeOpenAIServer:
             return 500, {"error": {"message": "internal error", "type": "server_error"}}, {}, plan.latency
         if outcome == "stall":
             return 200, self._completion(body, '{"codes": []}'), {}, plan.stall_seconds
+        if body.get("logprobs") and not plan.no_logprobs:  # a scoring template: answer with the first token's distribution
+            top = keyword_logprobs(body["messages"])[: int(body.get("top_logprobs") or 1)]
+            return 200, self._completion(body, top[0][0], "length", top), {}, plan.latency
         content = keyword_reply(body["messages"])
         if outcome == "malformed":
             content = content[: max(1, len(content) // 2)]
@@ -176,9 +229,17 @@ class FakeOpenAIServer:
             content = json.dumps(data)
         return 200, self._completion(body, content), {}, plan.latency
 
-    def _completion(self, body: dict[str, Any], content: str, finish_reason: str = "stop") -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any], content: str, finish_reason: str = "stop",
+                    top: list[tuple[str, float]] | None = None) -> dict[str, Any]:
         prompt = sum(len(m["content"]) for m in body["messages"]) // 4
         message: dict[str, Any] = {"role": "assistant", "content": content}
+        if top is not None:
+            entries = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in top]
+            return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                    "model": body.get("model", "fake"),
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish_reason,
+                                 "logprobs": {"content": [{**entries[0], "top_logprobs": entries}]}}],
+                    "usage": {"prompt_tokens": prompt, "completion_tokens": 1, "total_tokens": prompt + 1}}
         if body.get("tools"):
             message = {"role": "assistant", "content": None, "tool_calls": [
                 {"id": "call_1", "type": "function", "function": {"name": "reply", "arguments": content}}]}
