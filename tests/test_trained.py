@@ -29,39 +29,42 @@ codes:
 
 
 def topic_project(path: Path, n_docs: int = 40, per_doc: int = 3, flip: float = 0.05, seed: int = 0) -> Path:
-    """A project of ``n_docs`` documents of ``per_doc`` items each, half about sport and half about cooking (with a
-    name that varies), coded by two human coders: A codes the topic exactly, B flips ``flip`` of A's codes."""
+    """A project of ``n_docs`` documents of ``per_doc`` paragraphs each, each paragraph about sport or cooking (after
+    a name that varies), coded by two human coders: A codes the topic exactly, B flips ``flip`` of A's codes."""
     rng = np.random.default_rng(seed)
     src = path.parent / f"{path.name}-src"
     src.mkdir(parents=True)
     names = ["Alex", "Sam", "Jo", "Kim", "Lee", "Max", "Pat", "Ray"]
-    items, gold = [], []
+    docs, topic = [], {}
     for d in range(n_docs):
-        for k in range(per_doc):
-            sport = rng.random() < 0.5
+        paragraphs = []
+        for _ in range(per_doc):
+            sport = bool(rng.random() < 0.5)
             text = f"{names[rng.integers(8)]} said: " + (SPORT if sport else FOOD)[rng.integers(8)]
-            item = f"d{d:03d}-{k}"
-            items.append({"item": item, "doc": f"doc{d:03d}", "text": text})
-            code = "sport" if sport else "food"
-            gold.append((item, "A", code))
-            gold.append((item, "B", ({"sport": "food", "food": "sport"}[code] if rng.random() < flip else code)))
-    with open(src / "items.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, ["item", "doc", "text"])
+            topic[text] = "sport" if sport else "food"
+            paragraphs.append(text)
+        docs.append({"doc": f"doc{d:03d}", "text": "\n\n".join(paragraphs)})
+    with open(src / "docs.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, ["doc", "text"])
         w.writeheader()
-        w.writerows(items)
-    with open(src / "gold.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["item", "coder", "code"])
-        w.writerows(gold)
+        w.writerows(docs)
     (src / "codebook.yaml").write_text(CODEBOOK, encoding="utf-8")
     from assistcode.gold import read_long
     from assistcode.readers import ReadOptions
 
     with Project.init(path) as p:
         p.import_codebook(src / "codebook.yaml")
-        p.import_corpus([src / "items.csv"], segmenter="paragraph",
-                        options=ReadOptions(text_column="text", id_columns=("item",)))
-        p.import_gold(read_long(src / "gold.csv", unit_columns=("item",)))
+        p.import_corpus([src / "docs.csv"], segmenter="paragraph", options=ReadOptions(text_column="text", id_columns=("doc",)))
+        segments = p.segments()
+        assert len(segments) == n_docs * per_doc
+        with open(src / "gold.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["segment_id", "coder", "code"])
+            for s in segments:
+                code = topic[s.text]
+                w.writerow([s.id, "A", code])
+                w.writerow([s.id, "B", ({"sport": "food", "food": "sport"}[code] if rng.random() < flip else code)])
+        p.import_gold(read_long(src / "gold.csv"))
     return path
 
 

@@ -9,7 +9,8 @@ import click
 
 from ..evaluate import EvalOptions, evaluate, from_store, from_table
 from ..evaluate.agree import AgreeOptions, agree, parse_condition, parse_variable
-from ..gold import read_gold
+from ..errors import GoldError
+from ..gold import read_gold, read_records
 from ..report import tables_for, to_terminal, write_reports
 from ..evaluate import history
 from .base import cli, open_project, project_option
@@ -42,10 +43,22 @@ def _emit(result: dict[str, Any], as_json: bool, markdown: Path | None, html: Pa
         click.echo(f"Wrote {path}", err=True)
 
 
+def _default_unit(file: Path, encoding: str | None) -> str:
+    """The unit column when none is named: ``unit``, else ``segment_id`` (the tool's own export), else ``unit``
+    (reported as missing, with the file's columns)."""
+    try:
+        header, rows = read_records(file, encoding)
+    except GoldError:
+        return "unit"  # the reader reports the problem with the file itself
+    next(iter(rows), None)  # starting the reader and closing it closes the file
+    getattr(rows, "close", lambda: None)()
+    return next((c for c in ("unit", "segment_id") if c in header), "unit")
+
+
 @cli.command("agree")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--format", "layout", type=click.Choice(["long", "wide", "onehot"]), default="long", show_default=True)
-@click.option("--unit-column", multiple=True, help="Column(s) identifying the unit [long: unit or segment_id; wide: unit].")
+@click.option("--unit-column", multiple=True, help="Column(s) identifying the unit [default: unit, else segment_id].")
 @click.option("--coder-column", default="coder", show_default=True)
 @click.option("--code-column", default="code", show_default=True)
 @click.option("--code-columns", multiple=True, help="onehot: code columns (globs).")
@@ -68,15 +81,15 @@ def agree_cmd(file: Path, layout: str, unit_column: tuple[str, ...], coder_colum
               markdown: Path | None, html: Path | None, json_out: Path | None) -> None:
     """Every agreement statistic, with its interval, for a file of codes: long (unit, coder, code), wide (a
     column per coder) or one-hot (a 0/1 column per code). No project needed."""
-    units = _split_columns(unit_column)
+    units = _split_columns(unit_column) or (_default_unit(file, encoding),)
     options: dict[str, Any] = {"encoding": encoding}
     if layout == "long":
-        options.update(unit_columns=units or ("unit",), coder_column=coder_column, code_column=code_column, split=split)
+        options.update(unit_columns=units, coder_column=coder_column, code_column=code_column, split=split)
     elif layout == "wide":
-        options.update(unit_columns=units or ("unit",), coders=_split_columns(coders) or None,
+        options.update(unit_columns=units, coders=_split_columns(coders) or None,
                        split=split if split is not None else ";", empty=empty)
     else:
-        options.update(unit_columns=units or ("unit",), coder_column=coder_column,
+        options.update(unit_columns=units, coder_column=coder_column,
                        code_columns=_split_columns(code_columns) or None)
     table = read_gold(file, layout, **options)  # type: ignore[arg-type]
     cats = None
@@ -94,18 +107,44 @@ def agree_cmd(file: Path, layout: str, unit_column: tuple[str, ...], coder_colum
     _emit(result, as_json, markdown, html, json_out, f"Agreement: {file.name}")
 
 
+def _learning_curve(project_dir: Path, train_with: str | None, sizes: str, code: str | None, seed: int, n_boot: int,
+                    ci_level: float, as_json: bool, json_out: Path | None) -> None:
+    from ..errors import InputError
+    from ..evaluate.learning_curve import learning_curve, parse_sizes, to_lines
+
+    if not train_with:
+        raise InputError("--learning-curve needs the labels to learn from: --train-with CODER, consensus or reviewed",
+                         field="--train-with")
+    chosen = parse_sizes(sizes)
+    with open_project(project_dir) as project:
+        result = learning_curve(project, train_with, sizes=chosen, code=code, seed=seed, n_boot=n_boot, ci_level=ci_level)
+    text = json.dumps(result, indent=2)
+    if json_out:
+        json_out.write_text(text + "\n", encoding="utf-8")
+    click.echo(text if as_json else "\n".join(to_lines(result)))
+
+
 @cli.command("eval")
 @click.option("--coders", multiple=True, help="Coders to compare (default: all).")
 @click.option("--reference", help="Coder (or 'consensus') that models are compared against per code.")
 @click.option("--rollup", type=int, help="Roll sub-codes up to this depth of the codebook (1 = themes).")
 @click.option("--by", multiple=True, help="Break agreement down by a document metadata field (e.g. role).")
 @click.option("--no-cluster", is_flag=True, help="Resample segments, not documents, in the bootstrap.")
+@click.option("--learning-curve", is_flag=True, help="Train the `trained` provider on growing samples of documents "
+              "labelled by --train-with and report its agreement on the labelled units left out.")
+@click.option("--train-with", help="--learning-curve: the labels (a coder, `consensus` or `reviewed`).")
+@click.option("--sizes", default="10,20,50,100,200,500", show_default=True, help="--learning-curve: labels per sample.")
+@click.option("--code", help="--learning-curve: agreement on this code alone (default: on code sets).")
 @stats_options
 @project_option
 def eval_cmd(coders: tuple[str, ...], reference: str | None, rollup: int | None, by: tuple[str, ...], no_cluster: bool,
+             learning_curve: bool, train_with: str | None, sizes: str, code: str | None,
              n_boot: int, seed: int, ci_method: str, ci_level: float, as_json: bool, markdown: Path | None,
              html: Path | None, json_out: Path | None, project_dir: Path) -> None:
     """Compare the project's coders (humans and model runs) on the segments they share."""
+    if learning_curve:
+        _learning_curve(project_dir, train_with, sizes, code, seed, n_boot, ci_level, as_json, json_out)
+        return
     opts = EvalOptions(n_boot=n_boot, seed=seed, ci_method=ci_method, ci_level=ci_level, cluster=not no_cluster,
                        reference=reference, by=_split_columns(by))
     with open_project(project_dir) as project:
@@ -114,5 +153,9 @@ def eval_cmd(coders: tuple[str, ...], reference: str | None, rollup: int | None,
         if rollup:
             data = data.rollup(rollup, codebook)
         result = evaluate(data, opts)
+        if not rollup:  # probabilities are per code of the codebook, not per rolled-up theme
+            from ..evaluate.calibration import calibration_report
+
+            result["calibration"] = calibration_report(project.db, data, result["meta"]["reference"])
         history.record(project.db, result)
     _emit(result, as_json, markdown, html, json_out, f"Agreement: {codebook.name}")
