@@ -89,6 +89,9 @@ def plots_for(result: dict[str, Any]) -> list[str]:
     for conf in confusions(result):
         if len(conf["labels"]) <= 30:
             svgs.append(heatmap_svg(conf["labels"], conf["matrix"], f"Co-occurrence: {conf['rows']} (rows) x {conf['cols']} (columns)"))
+    from .calibration import calibration_plots  # a reliability diagram per run
+
+    svgs.extend(calibration_plots(result))
     return svgs
 
 

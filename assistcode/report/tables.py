@@ -85,6 +85,9 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
     for conf in confusions(result):
         tables.append(Table(f"Co-occurrence: {conf['rows']} (rows) x {conf['cols']} (columns)",
                             ["", *conf["labels"]], [[label, *map(str, row)] for label, row in zip(conf["labels"], conf["matrix"])]))
+    from .calibration import calibration_tables  # Brier, ECE per run and per code
+
+    tables.extend(calibration_tables(result))
     return tables
 
 
