@@ -84,24 +84,31 @@ def write_segments(db: sqlite3.Connection, fmt: str, out: IO[str] | None = None,
 
 
 def annotations_frame(db: sqlite3.Connection, coders: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long form: one row per applied code, plus one row with an empty ``code`` per segment seen and left uncoded."""
+    """Long form: one row per applied code, plus one row with an empty ``code`` per segment seen and left uncoded.
+    Each row carries its document's title and the segment's text beside the ids, so a reader needs no lookup."""
     where, params = "", ()
     if coders:
         where = f" WHERE s.coder IN ({','.join('?' * len(coders))})"
         params = tuple(coders)
     sql = (
-        "SELECT s.segment_id, g.document_id, s.coder, a.code, a.confidence, a.rationale, a.evidence "
-        "FROM seen s JOIN segments g ON g.id = s.segment_id "
+        "SELECT s.segment_id, g.document_id, d.title, s.coder, a.code, a.confidence, a.rationale, a.evidence, g.text "
+        "FROM seen s JOIN segments g ON g.id = s.segment_id JOIN documents d ON d.id = g.document_id "
         "LEFT JOIN annotations a ON a.segment_id = s.segment_id AND a.coder = s.coder" + where +
         " ORDER BY s.coder, g.rowid, a.code"
     )
     return pd.DataFrame([tuple(r) for r in db.execute(sql, params)],
-                        columns=["segment_id", "document_id", "coder", "code", "confidence", "rationale", "evidence"])
+                        columns=ANNOTATION_COLUMNS)
+
+
+ANNOTATION_COLUMNS = ["segment_id", "document_id", "document_title", "coder", "code", "confidence", "rationale",
+                      "evidence", "text"]
 
 
 def matrix_frame(long: pd.DataFrame, codes: Sequence[str]) -> pd.DataFrame:
-    """Segments x codes per coder: 1 applied, 0 seen and not applied (segments a coder never saw have no row)."""
-    base = long[["coder", "segment_id", "document_id"]].drop_duplicates()
+    """Segments x codes per coder: 1 applied, 0 seen and not applied (segments a coder never saw have no row); the
+    document title and the segment text stand beside the ids, the text last."""
+    context = [c for c in ("document_title", "text") if c in long]
+    base = long[["coder", "segment_id", "document_id", *context]].drop_duplicates(["coder", "segment_id"])
     applied = long.dropna(subset=["code"]).assign(value=1)
     wide = applied.pivot_table(index=["coder", "segment_id"], columns="code", values="value", aggfunc="max", fill_value=0)
     out = base.merge(wide.reset_index(), on=["coder", "segment_id"], how="left")
@@ -109,7 +116,9 @@ def matrix_frame(long: pd.DataFrame, codes: Sequence[str]) -> pd.DataFrame:
         if code not in out:
             out[code] = 0
     out[list(codes)] = out[list(codes)].fillna(0).astype(int)
-    return out[["coder", "segment_id", "document_id", *codes]]
+    title = ["document_title"] if "document_title" in context else []
+    text = ["text"] if "text" in context else []
+    return out[["coder", "segment_id", "document_id", *title, *codes, *text]]
 
 
 def write_frame(frame: pd.DataFrame, path: str | Path, fmt: str) -> None:

@@ -121,13 +121,14 @@ def test_export_annotations_long_and_matrix(run, tmp_path):
     proj = seed_project(tmp_path / "seed")
     r = run("export", "annotations", "--project", proj)
     lines = r.out.splitlines()
-    assert lines[0] == "segment_id,document_id,coder,code,confidence,rationale,evidence" and len(lines) == 21
+    assert lines[0] == "segment_id,document_id,document_title,coder,code,confidence,rationale,evidence,text" and len(lines) == 21
     out = tmp_path / "m.parquet"
     assert run("export", "annotations", "--matrix", "--format", "parquet", "--output", out, "--project", proj).code == 0
     import pandas as pd
 
     m = pd.read_parquet(out)
-    assert list(m.columns) == ["coder", "segment_id", "document_id", "every-level", "national-level", "organisations"]
+    assert list(m.columns) == ["coder", "segment_id", "document_id", "document_title", "every-level", "national-level",
+                               "organisations", "text"]
     assert (m[["every-level", "national-level", "organisations"]].sum(axis=1) == 1).all()
     assert m[["every-level", "national-level", "organisations"]].sum().tolist() == [7, 4, 9]
     assert run("export", "annotations", "--format", "xlsx", "--output", tmp_path / "a.xlsx", "--project", proj).code == 0

@@ -183,3 +183,29 @@ def test_every_per_code_row_and_matrix_names_its_run(run, evaluated, tmp_path):
     # the terminal shows the same titles
     for name in ("alpha-model", "beta-model"):
         assert f"Per code ({name}" in r.out.replace("\n", " ") or name in r.out
+
+
+# -- items 3 and 8: the tool's own export reads back into `agree`, and carries text and title beside the ids -------
+def test_export_carries_text_and_title_and_agree_reads_it(run, evaluated, tmp_path):
+    out = tmp_path / "codes.csv"
+    r = run("export", "annotations", "--coders", "Ann,Ben", "--output", out, "--project", evaluated)
+    assert r.code == 0, r.err
+    import pandas as pd
+
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame.columns)[:4] == ["segment_id", "document_id", "document_title", "coder"]
+    assert list(frame.columns)[-1] == "text"
+    assert set(frame["document_title"]) == {"i0", "i1"} and frame["text"].str.contains("turn").all()
+    r = run("agree", out, "--n-boot", "0", "--json")  # segment_id, coder, code: no --unit-column needed
+    assert r.code == 0, r.err
+    result = r.json()
+    assert result["meta"]["n_units"] == 10 and result["meta"]["coders"] == ["Ann", "Ben"]
+    matrix = tmp_path / "m.xlsx"
+    assert run("export", "annotations", "--matrix", "--format", "xlsx", "--output", matrix, "--project", evaluated).code == 0
+    m = pd.read_excel(matrix)
+    assert list(m.columns) == ["coder", "segment_id", "document_id", "document_title", "safety", "leadership", "workload", "text"]
+    # a file with neither `unit` nor `segment_id` is one line naming the columns it has
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item,coder,code\n1,a,x\n")
+    r = run("agree", bad)
+    assert r.code == 2 and "no column named 'unit'" in r.err and "item" in r.err

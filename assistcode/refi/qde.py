@@ -25,6 +25,63 @@ CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 CODE_NOTE = "assistcode code"
 """The name of the Note that carries an assistcode code's full entry (id, include, exclude, examples) in a .qdpx."""
 CODING_NOTE = "assistcode suggestion"
+"""What a model coding's Note starts with: ``Suggested by ...``, then its confidence, evidence and rationale as prose."""
+_NOTE = re.compile(r"Suggested by (?P<coder>.+?)(?: \((?P<details>[^\n]*)\))?\.\n(?:Confidence: (?P<confidence>[^\n]*)\n)?"
+                   r"(?:Evidence: \u201c(?P<evidence>.*?)\u201d\n)?(?:Rationale: (?P<rationale>.*))?\Z", re.DOTALL)
+_DETAIL = re.compile(r"(model|template|run) (.+)")
+
+
+def coding_note(coder: str, meta: dict) -> str:
+    """A model coding's Note as a reader of the .qdpx sees it in NVivo or ATLAS.ti::
+
+        Suggested by run3:gpt-4o-mini:deductive@1 (model gpt-4o-mini, template deductive v1, run 3).
+        Confidence: 0.82
+        Evidence: “the chief nurse drives it”
+        Rationale: Names who leads.
+
+    :func:`read_coding_note` reads it back."""
+    details = []
+    if meta.get("model"):
+        details.append(f"model {meta['model']}")
+    if meta.get("template"):
+        details.append(f"template {meta['template']}" + (f" v{meta['template_version']}" if meta.get("template_version") else ""))
+    if meta.get("run") is not None:
+        details.append(f"run {meta['run']}")
+    lines = [f"Suggested by {coder}" + (f" ({', '.join(details)})" if details else "") + "."]
+    if meta.get("confidence") is not None:
+        lines.append(f"Confidence: {float(meta['confidence'])!r}")
+    if meta.get("evidence"):
+        lines.append(f"Evidence: \u201c{meta['evidence']}\u201d")
+    if meta.get("rationale"):
+        lines.append(f"Rationale: {meta['rationale']}")
+    return "\n".join(lines) + ("" if meta.get("rationale") else "\n")
+
+
+def read_coding_note(text: str) -> dict | None:
+    """The fields of a Note written by :func:`coding_note` (or the JSON notes of earlier versions), else None."""
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        return data if isinstance(data, dict) and data.get("note") == CODING_NOTE else None
+    m = _NOTE.match(text if text.endswith("\n") or "Rationale: " in text else text + "\n")
+    if not m:
+        return None
+    meta: dict = {"note": CODING_NOTE, "rationale": m["rationale"], "evidence": m["evidence"], "confidence": None}
+    if m["confidence"]:
+        try:
+            meta["confidence"] = float(m["confidence"])
+        except ValueError:
+            return None
+    for part in (m["details"] or "").split(", "):
+        d = _DETAIL.fullmatch(part)
+        if d and d[1] == "template":
+            name, _, version = d[2].rpartition(" v")
+            meta["template"], meta["template_version"] = (name, version) if name else (d[2], None)
+        elif d:
+            meta[d[1]] = d[2]
+    return meta
 GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?$")
 
 

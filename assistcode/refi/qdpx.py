@@ -26,8 +26,9 @@ from ..ids import segment_id
 from ..model import Code, Codebook, Document
 from ..segmenters import spans_for
 from ..store.db import now, transaction
+from . import sources as source_files
 from .archive import Limits, SafeArchive
-from .qde import (CODE_NOTE, CODING_NOTE, PROJECT_NS, Reader, RefiCode, RefiProject, child, parse_project, parse_xml,
+from .qde import (CODE_NOTE, CODING_NOTE, PROJECT_NS, coding_note, read_coding_note, Reader, RefiCode, RefiProject, child, parse_project, parse_xml,
                   slug)
 from .validate import problems
 
@@ -92,26 +93,9 @@ def read_qdpx(path: str | Path, *, sources_dir: str | Path | None = None, limits
         return parse_project(root, reader, load_text)
 
 
-def _source_bytes(z: SafeArchive, ref: str, allowed: Path, where: str, reader: Reader) -> bytes:
-    if ref.startswith("internal://"):
-        name = ref[len("internal://"):]
-        member = z.find("sources/" + name) or z.find(name)
-        if member is None:
-            raise InputError(f"{ref} is not in the archive", path=where)
-        return z.read(member)
-    target = ref[len("file://"):] if ref.startswith("file://") else ref
-    candidate = (allowed / target).resolve() if not Path(target).is_absolute() else Path(target).resolve()
-    if not candidate.is_relative_to(allowed):
-        candidate = (allowed / Path(target).name).resolve()
-        reader.warn(f"external source {ref}: looked for as {candidate.name} beside the archive (sources are read "
-                    f"only from {allowed})")
-    if not candidate.is_file():
-        raise InputError(f"external source {ref} not found (looked in {allowed})", path=where,
-                         hint="put the source files beside the .qdpx, or pass --sources DIR")
-    size = candidate.stat().st_size
-    if size > z.limits.member_bytes:
-        raise InputError(f"external source {candidate.name} is {size:,} bytes: over the limit", path=where)
-    return candidate.read_bytes()
+def _source_bytes(z: SafeArchive, ref: str, allowed: Path, where: str, reader: Reader,
+                  suffixes: frozenset[str] = source_files.TEXT_SUFFIXES) -> bytes:
+    return source_files.source_bytes(z, ref, allowed, where, reader.warn, suffixes)
 
 
 def _docx_text(z: SafeArchive, ref: str, allowed: Path, where: str, reader: Reader) -> str:
@@ -119,7 +103,7 @@ def _docx_text(z: SafeArchive, ref: str, allowed: Path, where: str, reader: Read
 
     from ..readers.docx import docx_text
 
-    data = _source_bytes(z, ref, allowed, where, reader)
+    data = _source_bytes(z, ref, allowed, where, reader, source_files.DOCUMENT_SUFFIXES)
     return docx_text(io.BytesIO(data), where)
 
 
@@ -235,13 +219,9 @@ def import_qdpx(project: Any, path: str | Path, *, segment_uncoded: str | None =
 
 def _coding_meta(notes: list[str]) -> dict[str, Any] | None:
     for n in notes:
-        if n.startswith("{"):
-            try:
-                data = json.loads(n)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(data, dict) and data.get("note") == CODING_NOTE:
-                return data
+        meta = read_coding_note(n)
+        if meta is not None:
+            return meta
     return None
 
 
@@ -338,7 +318,7 @@ def export_qdpx(project: Any, output: str | Path, *, coders: Sequence[str] | Non
                                 "model": m.get("provider", {}).get("model"), "template": m.get("template", {}).get("name"),
                                 "template_version": m.get("template", {}).get("version"), "run": run_id}
                         note = guid("coding-note", seg_id, coder, code)
-                        notes.append((note, f"{coder}: {code}", json.dumps(meta, ensure_ascii=False)))
+                        notes.append((note, f"{coder}: {code}", coding_note(coder, meta)))
                         SubElement(coding, _q("NoteRef"), {"targetGUID": note})
     if notes:
         notes_el = SubElement(root, _q("Notes"))

@@ -69,7 +69,9 @@ def test_model_runs_and_reviewers_export_as_users_with_notes(tmp_path: Path) -> 
         assert set(out.users) >= {coder, "reviewer:ann", "reviewed", "McKee et al. 2013"}
     xml = project_xml(tmp_path / "x.qdpx")
     assert problems(xml, "project") == []
-    assert b"assistcode suggestion" in xml and b'"confidence": 0.05' in xml
+    # a model coding's note is prose a reader of NVivo or ATLAS.ti can follow, not JSON
+    assert f"Suggested by {coder} (model ".encode() in xml and b"Confidence: 0.05" in xml and b"Rationale: reason 1" in xml
+    assert b'"confidence"' not in xml
     with Project.init(tmp_path / "b") as b:
         r = import_qdpx(b, tmp_path / "x.qdpx")
         assert r.coders[coder] == "model" and r.coders["McKee et al. 2013"] == "human"
