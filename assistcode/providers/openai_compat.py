@@ -99,7 +99,12 @@ class OpenAIProvider:
         while True:
             mode = self.mode
             try:
-                resp = await self._client.chat.completions.create(**self._request(messages, options, mode))
+                # a total deadline: the client's timeout bounds each read, and a server dripping one byte at a
+                # time would never trip it
+                resp = await asyncio.wait_for(self._client.chat.completions.create(**self._request(messages, options, mode)),
+                                              self.timeout)
+            except asyncio.TimeoutError:
+                raise TransientError(f"timed out after {self.timeout:g} s") from None
             except oa.RateLimitError as exc:
                 retry = exc.response.headers.get("retry-after") if exc.response is not None else None
                 raise TransientError(f"rate limited (429): {exc.message}", _seconds(retry)) from None
