@@ -3,7 +3,9 @@
 Priority is a sum of the chosen signals, each in [0, 1]:
 
 - ``disagreement``: another coder (a human, or another run) coded the segment differently;
-- ``confidence``: one minus the lowest confidence among the suggested codes;
+- ``confidence``: one minus the lowest confidence among the suggested codes; where the run holds calibrated
+  per-code probabilities, one minus the lowest probability that a decision is right, over every code (``p`` for a
+  proposed code, ``1 - p`` for one left out), so that a code left out at ``p = 0.45`` flags the segment too;
 - ``consistency``: one minus the run's self-consistency on the segment (with ``--samples`` above 1);
 - ``hard-codes``: one minus the agreement (Cohen's kappa against the humans' consensus) of the hardest suggested code;
 - ``uncertainty`` (asked for by name; runs with per-code scores only): how near 0.5 the calibrated probability of the
@@ -101,6 +103,23 @@ def uncertainty(db: sqlite3.Connection, run: rs.RunRow) -> dict[str, float]:
     return {seg: float(v) for seg, v in zip(m.segment_ids, u) if np.isfinite(v)}
 
 
+def calibrated_confidence(db: sqlite3.Connection, run: rs.RunRow) -> dict[str, float]:
+    """segment -> one minus the lowest calibrated probability that the run's decision on a code is right (``p`` where
+    it proposed the code, ``1 - p`` where it did not); empty where the run holds no calibrated probabilities."""
+    from ..runs.scores import load_scores
+
+    m = load_scores(db, run.id)
+    if m.prob is None:
+        return {}
+    proposed = set(db.execute("SELECT segment_id, code FROM annotations WHERE coder = ?", (run.coder,)).fetchall())
+    out = {}
+    for i, seg in enumerate(m.segment_ids):
+        right = [p if (seg, code) in proposed else 1 - p for code, p in zip(m.codes, m.prob[i]) if np.isfinite(p)]
+        if right:
+            out[seg] = 1.0 - min(right)
+    return out
+
+
 def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str] = SIGNALS, audit: float = 0.1,
             double: float = 0.0, seed: int = 0) -> QueueReport:
     """Queue every segment the run finished (failed ones too: a person must code those), once."""
@@ -116,6 +135,7 @@ def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str
     others = _others(db, run.coder) if "disagreement" in signals else {}
     hard = _hard_codes(db, run.coder) if "hard-codes" in signals else {}
     uncertain = uncertainty(db, run) if "uncertainty" in signals else {}
+    calibrated = calibrated_confidence(db, run) if "confidence" in signals else {}
     proposals: dict[str, list[tuple[str, float | None]]] = {}
     for seg, code, conf in db.execute("SELECT segment_id, code, confidence FROM annotations WHERE coder = ?", (run.coder,)):
         proposals.setdefault(seg, []).append((code, conf))
@@ -135,7 +155,9 @@ def enqueue(db: sqlite3.Connection, run_ref: str | int, *, signals: Sequence[str
             if "disagreement" in signals and any(o != frozenset(codes) for o in others.get(seg, [])):
                 reasons["disagreement"] = 1.0
             confs = [c for _, c in proposals.get(seg, []) if c is not None]
-            if "confidence" in signals and confs:
+            if seg in calibrated:
+                reasons["confidence"] = calibrated[seg]
+            elif "confidence" in signals and confs:
                 reasons["confidence"] = 1.0 - min(confs)
             if "consistency" in signals and consistency is not None:
                 reasons["consistency"] = 1.0 - consistency

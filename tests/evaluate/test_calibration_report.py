@@ -107,3 +107,20 @@ def test_a_run_calibrated_on_the_reference_says_so(run, tmp_path):
     assert entry["calibrated_on"] == GOLD and "out-of-fold" in entry["note"]
     assert entry["probability"] == "P(code), calibrated (platt)" and entry["n"] == 60
     assert 0 <= entry["ece"] <= 1 and 0 <= entry["brier"] <= 1
+
+
+def test_low_confidence_signal_reads_calibrated_probabilities(tmp_path):
+    from assistcode import review
+
+    proj, _, _, _ = _project_with_runs(tmp_path / "p")
+    with Project(proj) as p:
+        # the scoring run proposes nothing (threshold 0.9), yet every quote holds a code at P 0.8 it left out:
+        # the decision "not this code" is right with probability 0.2, so the signal is 1 - 0.2 = 0.8 (with only the
+        # proposals' confidences there would be nothing to flag)
+        review.enqueue(p.db, "run1:m:score-per-code@1", signals=("confidence",), audit=0.0)
+        rows = p.db.execute("SELECT priority, reasons FROM review_items WHERE coder = 'run1:m:score-per-code@1'").fetchall()
+        assert len(rows) == 20 and all(r[0] == pytest.approx(0.8) and json.loads(r[1]) == ["confidence"] for r in rows)
+        # the generative run has no per-code probabilities: its proposals' confidence, 1 - 0.9
+        review.enqueue(p.db, "run2:m:deductive@1", signals=("confidence",), audit=0.0)
+        rows = p.db.execute("SELECT priority FROM review_items WHERE coder = 'run2:m:deductive@1'").fetchall()
+        assert len(rows) == 20 and all(r[0] == pytest.approx(0.1) for r in rows)
