@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
+
+DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError)
+"""What zipfile raises for a damaged archive or member: a bad CRC, a broken deflate stream, a cut file, an unknown
+compression method, an encrypted member."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class SafeArchive:
         self.limits = limits or Limits()
         try:
             self.zip = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except DAMAGED as exc:
             raise InputError(f"not a REFI-QDA archive (a .qdpx is a zip file): {exc}", path=self.path) from exc
         self.names: dict[str, zipfile.ZipInfo] = {}
         self._vet()
@@ -68,8 +73,12 @@ class SafeArchive:
         if info is None:
             raise InputError(f"no member {name!r} in the archive", path=self.path)
         cap = min(info.file_size, self.limits.member_bytes)
-        with self.zip.open(info) as f:
-            data = f.read(cap + 1)
+        try:
+            with self.zip.open(info) as f:
+                data = f.read(cap + 1)
+        except DAMAGED as exc:
+            raise InputError(f"member {name!r} is damaged or cannot be unpacked ({type(exc).__name__}: {exc})",
+                             path=self.path, hint="export the project again") from None
         if len(data) > cap:
             raise InputError(f"member {name!r} holds more than it declares: refused", path=self.path)
         self._read_total += len(data)
