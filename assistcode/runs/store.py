@@ -2,13 +2,29 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from ..errors import InputError
+from ..errors import AssistcodeError, InputError
 from ..store.db import now, transaction
 from .replies import Proposal
+
+HEARTBEAT_S = 5.0
+"""How often a running command says it is alive."""
+STALE_S = 120.0
+"""A run whose owner on another host has not said so for this long is taken to be dead."""
+_ACTIVE: set[int] = set()
+"""Runs this process is coding now (a run owned by this pid but not here was left by an earlier call that died)."""
+
+
+class RunBusy(AssistcodeError):
+    """The run is being coded by another live process."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -20,10 +36,88 @@ class RunRow:
     manifest: dict[str, Any]
     started_at: str
     finished_at: str | None
+    owner: str | None = None
+    """"host pid start-time" of the process coding it, while one is."""
+    heartbeat_at: str | None = None
 
 
 def _row(r: sqlite3.Row) -> RunRow:
-    return RunRow(r["id"], r["coder"], r["fingerprint"], r["status"], json.loads(r["manifest"]), r["started_at"], r["finished_at"])
+    keys = r.keys()
+    return RunRow(r["id"], r["coder"], r["fingerprint"], r["status"], json.loads(r["manifest"]), r["started_at"],
+                  r["finished_at"], r["owner"] if "owner" in keys else None,
+                  r["heartbeat_at"] if "heartbeat_at" in keys else None)
+
+
+# -- who is coding a run ---------------------------------------------------------------------------------------------
+def _start_time(pid: int) -> str:
+    """The kernel's start time of process ``pid`` (Linux), "" where unknown: tells a pid from its reuse."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def this_process() -> str:
+    """This process as a run's owner: "host pid start-time"."""
+    return f"{socket.gethostname()} {os.getpid()} {_start_time(os.getpid()) or '-'}"
+
+
+def owner_alive(owner: str | None, heartbeat_at: str | None, run_id: int) -> bool:
+    """Whether the process named ``owner`` is still coding. On this host: the process exists and started when it
+    did (and, for this very process, is coding the run now); elsewhere: it said so less than STALE_S ago."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(" ")
+    pid_text, _, started = rest.partition(" ")
+    if host == socket.gethostname() and pid_text.isdigit():
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return run_id in _ACTIVE
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # exists, someone else's
+        return started in ("", "-") or _start_time(pid) in ("", started)
+    if not heartbeat_at:
+        return False
+    age = (datetime.now(timezone.utc) - datetime.fromisoformat(heartbeat_at)).total_seconds()
+    return age < STALE_S
+
+
+def claim_run(db: sqlite3.Connection, fingerprint: str, coder_prefix: str, manifest: dict[str, Any]) -> tuple[RunRow, bool]:
+    """Take the run of ``fingerprint`` for this process, creating it if there is none, in one transaction: two
+    commands never code one run at once. Returns the run and whether it existed. A run coded by another live
+    process is :class:`RunBusy`; one whose process died is taken over."""
+    me = this_process()
+    with transaction(db):
+        run = find_run(db, fingerprint)
+        if run is not None and run.status == "running" and owner_alive(run.owner, run.heartbeat_at, run.id):
+            host, _, rest = (run.owner or "").partition(" ")
+            raise RunBusy(f"run {run.id} ({run.coder}) is being coded by process {rest.split(' ')[0]} on {host} "
+                          f"(last heard from {run.heartbeat_at}); wait for it to end, or stop it and run this command again")
+        existed = run is not None
+        if run is None:
+            run = create_run(db, coder_prefix, fingerprint, manifest)
+        db.execute("UPDATE runs SET status = 'running', owner = ?, heartbeat_at = ? WHERE id = ?", (me, now(), run.id))
+    _ACTIVE.add(run.id)
+    return get_run(db, run.id), existed
+
+
+def heartbeat(db: sqlite3.Connection, run_id: int) -> None:
+    """Say this process is still coding the run."""
+    with transaction(db):
+        db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND owner = ?", (now(), run_id, this_process()))
+
+
+def release_run(db: sqlite3.Connection, run_id: int, status: str = "stopped") -> None:
+    """Let go of a run this process was coding (after a crash or an interrupt: ``stopped``, resumable)."""
+    _ACTIVE.discard(run_id)
+    with transaction(db):
+        db.execute("UPDATE runs SET status = ?, owner = NULL WHERE id = ? AND owner = ? AND status = 'running'",
+                   (status, run_id, this_process()))
 
 
 def find_run(db: sqlite3.Connection, fingerprint: str) -> RunRow | None:
@@ -58,13 +152,17 @@ def create_run(db: sqlite3.Connection, coder_prefix: str, fingerprint: str, mani
 
 
 def update_run(db: sqlite3.Connection, run_id: int, status: str, manifest: dict[str, Any], finished: bool) -> None:
+    """The run's end state and manifest; its owner lets go of it."""
     with transaction(db):
-        db.execute("UPDATE runs SET status = ?, manifest = ?, finished_at = ? WHERE id = ?",
+        db.execute("UPDATE runs SET status = ?, manifest = ?, finished_at = ?, owner = NULL WHERE id = ?",
                    (status, json.dumps(manifest), now() if finished else None, run_id))
+    _ACTIVE.discard(run_id)
 
 
-def done_segments(db: sqlite3.Connection, run_id: int) -> set[str]:
-    return {r[0] for r in db.execute("SELECT segment_id FROM run_segments WHERE run_id = ?", (run_id,))}
+def done_segments(db: sqlite3.Connection, run_id: int, ok_only: bool = False) -> set[str]:
+    """Segments the run has an outcome for (``ok_only``: coded; a failed one is retried by the next command)."""
+    sql = "SELECT segment_id FROM run_segments WHERE run_id = ?" + (" AND status = 'ok'" if ok_only else "")
+    return {r[0] for r in db.execute(sql, (run_id,))}
 
 
 def segment_counts(db: sqlite3.Connection, run_id: int) -> dict[str, Any]:
@@ -82,8 +180,14 @@ def record_segment(db: sqlite3.Connection, run: RunRow, segment_id: str, *, stat
                    unknown_codes: list[str] | None = None, quotes_not_found: int = 0,
                    self_consistency: float | None = None, raw: str | None = None) -> None:
     """One segment's outcome, its proposals and the fact that the run saw it, in one transaction. A segment that
-    failed is not "seen": agreement leaves it out instead of reading it as "no code"."""
+    failed is not "seen": agreement leaves it out instead of reading it as "no code". A new outcome replaces a
+    failure (a retry); a segment already coded keeps its first outcome, so nothing is ever recorded twice."""
     with transaction(db):
+        before = db.execute("SELECT status FROM run_segments WHERE run_id = ? AND segment_id = ?", (run.id, segment_id)).fetchone()
+        if before is not None and before[0] == "ok":
+            return
+        if before is not None:
+            db.execute("DELETE FROM run_segments WHERE run_id = ? AND segment_id = ?", (run.id, segment_id))
         db.execute(
             "INSERT INTO run_segments (run_id, segment_id, status, reason, attempts, prompt_tokens, completion_tokens, cost, "
             "prompt_hash, unknown_codes, quotes_not_found, self_consistency, raw, created_at) "

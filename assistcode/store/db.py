@@ -1,17 +1,67 @@
 """Opening the store, running migrations, transactions."""
 from __future__ import annotations
 
+import math
+import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import AssistcodeError
 from .migrations import MIGRATIONS
 
 DB_NAME = "assistcode.db"
 CACHE_KIB = -65536
 """Page cache per connection (negative: KiB): 64 MiB keeps the segment index in memory during large imports."""
+
+
+STORE_WAIT_ENV = "ASSISTCODE_STORE_WAIT"
+DEFAULT_STORE_WAIT = 60.0
+"""Seconds a command waits for another command's write lock before it gives up (``ASSISTCODE_STORE_WAIT``)."""
+
+
+class StoreBusy(AssistcodeError):
+    """Another process held the store's write lock for longer than the wait: nothing was written."""
+
+    exit_code = 1
+
+
+def store_wait() -> float:
+    """The wait for a busy store, in seconds: ``ASSISTCODE_STORE_WAIT`` if it is a number above 0, else 60."""
+    try:
+        value = float(os.environ.get(STORE_WAIT_ENV, DEFAULT_STORE_WAIT))
+    except ValueError:
+        return DEFAULT_STORE_WAIT
+    return value if math.isfinite(value) and value > 0 else DEFAULT_STORE_WAIT
+
+
+def is_busy(exc: BaseException) -> bool:
+    """An SQLite error that says another connection holds a lock (worth waiting for, never a bug)."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _busy(db: sqlite3.Connection) -> StoreBusy:
+    try:
+        path = db.execute("PRAGMA database_list").fetchone()[2] or "the store"
+    except sqlite3.Error:
+        path = "the store"
+    wait = db.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
+    return StoreBusy(f"{path}: the project store is busy (another command held its write lock for more than "
+                     f"{wait:g} s); run this command again when it is done (wait longer: {STORE_WAIT_ENV}=SECONDS)")
+
+
+@contextmanager
+def busy_timeout(db: sqlite3.Connection, seconds: float) -> Iterator[None]:
+    """Wait at most ``seconds`` for a lock within the block (the connection's own wait is restored after)."""
+    before = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    db.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(before)}")
 
 
 def now() -> str:
@@ -22,7 +72,7 @@ def now() -> str:
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open (creating) a store and bring its schema up to date. WAL, ``synchronous=NORMAL``: durable against a
     process crash, and readers never block the writer."""
-    db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
+    db = sqlite3.connect(str(path), isolation_level=None, timeout=store_wait(), check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -63,7 +113,8 @@ def split_statements(sql: str) -> list[str]:
 
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception (nesting becomes a savepoint)."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception (nesting becomes a savepoint). A write
+    lock still held by another process after the connection's wait is :class:`StoreBusy`, and nothing is written."""
     if db.in_transaction:
         name = f"sp{id(object())}"
         db.execute(f"SAVEPOINT {name}")
@@ -75,13 +126,26 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             raise
         db.execute(f"RELEASE {name}")
         return
-    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            raise _busy(db) from None
+        raise
     try:
         yield db
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
+    try:
+        db.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if is_busy(exc):
+            raise _busy(db) from None
+        raise
 
 
 def schema(db: sqlite3.Connection) -> dict[str, list[str]]:
