@@ -227,9 +227,11 @@ def _label_summary(labels: np.ndarray, codes: Sequence[str], groups: Sequence[st
 
 
 def run_trained(project: Any, *, train_with: str, features: str | None = None, method: str = "threshold",
-                folds: int = 5, seed: int = 0, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
+                folds: int = 5, seed: int = 0, codebook: Codebook | None = None,
+                embedder: Any = None) -> tuple[RunResult, list[str]]:
     """Train per-code classifiers on ``train_with``'s labels, score every segment (cross-fitted where labelled),
-    calibrate, and store the scores and proposals as a model run (a coder)."""
+    calibrate, and store the scores and proposals as a model run (a coder). ``embedder``: anything with the
+    :class:`assistcode.similarity.Embedder` ``embed`` method (default: a new one)."""
     from .runs.scores import ScoreMatrix, record_scores, store_calibration
     from .similarity import MODEL, Embedder
 
@@ -263,7 +265,7 @@ def run_trained(project: Any, *, train_with: str, features: str | None = None, m
         return RunResult(existing, already_finished=True, counts=rs.segment_counts(project.db, existing.id)), notes
     if existing is not None:
         rs.delete_run(project.db, existing.id)  # training is cheap and all-or-nothing: start again
-    x = Embedder().embed([s.text for s in segments])
+    x = (embedder or Embedder()).embed([s.text for s in segments])
     if extra is not None:
         x = np.hstack([x, extra])
     result = train_and_score(x, labels, groups, method=method, folds=folds, seed=seed,

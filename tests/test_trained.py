@@ -205,3 +205,21 @@ def test_uncertainty_on_a_run_without_scores_is_one_line(run, tmp_path):
         assert p.db.execute("SELECT count(*) FROM review_items").fetchone()[0] == 0
     ok = run("review", "queue", "--run", "1", "--priority", "disagreement", "--project", proj)
     assert ok.code == 0, ok.err
+
+
+def test_features_from_a_scoring_run(run, tmp_path):
+    """A scoring run's probabilities become features; segments it did not score are left out, with a note."""
+    from assistcode.runs.scores import load_scores
+
+    proj = topic_project(tmp_path / "p", n_docs=10)
+    with Project(proj) as p:
+        segs = p.segments()[:24]
+        gold = {s: c for s, c in p.db.execute("SELECT segment_id, code FROM annotations WHERE coder = 'A'")}
+        prob = [[0.9 if gold[s.id] == "sport" else 0.2, 0.8 if gold[s.id] == "food" else 0.1] for s in segs]
+        _scored_run(p, prob, None)
+    r = run("code", "--provider", "trained", "--train-with", "A", "--features", "1", "--project", proj)
+    assert r.code == 0, r.err
+    assert "run2:all-MiniLM-L6-v2-int8+logreg+run1:trained: 24 segments" in r.out
+    assert "6 of 30 segments have no scores in run1:fake:trained" in r.err
+    with Project(proj) as p:
+        assert load_scores(p.db, 2).raw.shape == (24, 2)

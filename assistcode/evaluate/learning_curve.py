@@ -80,9 +80,10 @@ def _headline(agree: dict[str, Any]) -> float | None:
 
 def learning_curve(project: Any, train_with: str, *, sizes: Sequence[int] = SIZES, code: str | None = None,
                    seed: int = 0, n_boot: int = 1000, ci_level: float = 0.95, folds: int = 5,
-                   method: str = "threshold") -> dict[str, Any]:
+                   method: str = "threshold", embedder: Any = None) -> dict[str, Any]:
     """Train ``trained`` on nested seeded samples of ``train_with``'s labelled documents and measure agreement with
-    ``train_with`` on the labelled units outside the largest sample, beside the humans' agreement there."""
+    ``train_with`` on the labelled units outside the largest sample, beside the humans' agreement there.
+    ``embedder``: anything with the :class:`assistcode.similarity.Embedder` ``embed`` method (default: a new one)."""
     from ..similarity import Embedder
     from ..trained import label_matrix, train_and_score
     from .coding import from_store
@@ -120,7 +121,7 @@ def learning_curve(project: Any, train_with: str, *, sizes: Sequence[int] = SIZE
     test = ~sample(usable[-1])
     if not test.any():
         raise InputError("no labelled unit is left out of the largest sample", field="--sizes")
-    x = Embedder().embed([s.text for s in segments])
+    x = (embedder or Embedder()).embed([s.text for s in segments])
     clusters = [str(g) for g in groups[test]]
     ref = labels[test]
     humans = [r[0] for r in project.db.execute("SELECT name FROM coders WHERE kind = 'human' ORDER BY name")]
