@@ -195,7 +195,7 @@ def test_two_identical_code_commands_at_once(proj):
 
 
 def test_a_run_whose_process_died_is_resumed_and_a_live_one_refused(proj):
-    with FakeOpenAIServer(Plan(latency=0.2)) as server:
+    with FakeOpenAIServer(Plan(latency=1.0)) as server:  # slow enough that it is still running at the kill
         env = {**os.environ, "OPENAI_API_KEY": KEY}
         child = subprocess.Popen(code_cmd(server, proj, "--concurrency", "1"), env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
@@ -218,6 +218,7 @@ def test_a_run_whose_process_died_is_resumed_and_a_live_one_refused(proj):
             child.communicate(timeout=30)
         assert rows(proj, "SELECT status FROM runs") == [("running",)]
         done_before = rows(proj, "SELECT count(*) FROM run_segments")[0][0]
+        server.set_plan(Plan())
         server.log.clear()
         r = run_code(server, proj, limit=60)
     assert r.returncode == 0, r.stderr
