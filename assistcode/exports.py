@@ -8,11 +8,12 @@ import sqlite3
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, Sequence
-
-import pandas as pd
+from typing import IO, TYPE_CHECKING, Iterator, Sequence
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SEGMENT_COLUMNS = ["segment_id", "document_id", "document_title", "position", "start", "end", "speaker", "text"]
 _SEGMENT_SQL = (
@@ -86,6 +87,8 @@ def write_segments(db: sqlite3.Connection, fmt: str, out: IO[str] | None = None,
 def annotations_frame(db: sqlite3.Connection, coders: Sequence[str] | None = None) -> pd.DataFrame:
     """Long form: one row per applied code, plus one row with an empty ``code`` per segment seen and left uncoded.
     Each row carries its document's title and the segment's text beside the ids, so a reader needs no lookup."""
+    import pandas as pd
+
     where, params = "", ()
     if coders:
         where = f" WHERE s.coder IN ({','.join('?' * len(coders))})"

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .codebook import load_codebook
 from .corpus import SEGMENTS_OF_DOCUMENT, ImportReport, import_corpus, iter_segments
 from .errors import GoldError, ProjectError
 from .gold import GoldTable
@@ -109,6 +108,8 @@ class Project:
     # -- codebook -----------------------------------------------------------------------------------------------
     def import_codebook(self, source: str | Path | Codebook) -> tuple[Codebook, bool]:
         """Store a codebook version and make it current. Returns it and whether it was new."""
+        from .codebook import load_codebook  # pydantic: imported when a codebook is read, not at startup
+
         codebook = source if isinstance(source, Codebook) else load_codebook(source)
         name = str(source) if not isinstance(source, Codebook) else None
         with transaction(self.db):

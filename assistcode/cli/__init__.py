@@ -8,8 +8,8 @@ import click
 from ..errors import AssistcodeError
 from .base import cli
 
-# Importing the command modules registers their commands on ``cli``.
-from . import agree_cmds, codebook_cmds, model_cmds, project_cmds, review_cmds, run_cmds, suite_cmds  # noqa: E402,F401
+# The command modules register their commands on ``cli`` when imported; ``cli`` imports only the one a command needs
+# (see ``base.LazyGroup``), so startup stays cheap.
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from ..gold import read_gold, read_records
 from ..report import tables_for, to_terminal, write_reports
 from ..evaluate import history
 from .base import cli, open_project, project_option
-from .project_cmds import _split_columns
+from .base import split_columns as _split_columns
 
 
 def stats_options(f: Callable) -> Callable:
