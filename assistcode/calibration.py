@@ -148,7 +148,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def fit_platt(p: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
     """Platt scaling on logit(p): sigmoid(a * logit(p) + b), fitted by Newton's method on Platt's smoothed targets
-    (``(N+ + 1) / (N+ + 2)`` and ``1 / (N- + 2)``), which keep the map finite on separable labels."""
+    (``(N+ + 1) / (N+ + 2)`` and ``1 / (N- + 2)``), which keep the map finite on separable labels. The map never
+    decreases: where the fitted slope is negative, it is the smoothed base rate."""
     x = _logit(p)
     pos = float(y.sum())
     neg = len(y) - pos
@@ -172,6 +173,8 @@ def fit_platt(p: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
         previous, current = current, loss(a, b)
         if previous - current < 1e-10:
             break
+    if a < 0:  # a score that falls as the label rises, on these few labels: no ranking to keep, only the base rate
+        a, b = 0.0, float(np.log(t.mean() / (1 - t.mean())))
     return lambda s: _sigmoid(a * _logit(s) + b)
 
 

@@ -207,3 +207,14 @@ def test_bad_scores_are_refused_naming_segment_and_code():
         calibrate(np.full((2, 2), 0.5), method="platt")
     with pytest.raises(InputError, match="labels are 1, 0 or NaN"):
         calibrate(np.full((2, 2), 0.5), method="threshold", labels=np.array([[1, 2], [0, 0]]))
+
+
+def test_platt_never_reverses_the_ranking():
+    from assistcode.calibration import fit_platt
+
+    s = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
+    y = np.array([1, 1, 1, 0, 1, 0, 0, 0])  # on these few labels, the score falls as the label rises
+    out = fit_platt(s, y)(s)
+    assert np.allclose(out, out[0]) and out[0] == pytest.approx(0.5)  # the smoothed base rate: (4+1)/(4+2), 1/(4+2)
+    rising = fit_platt(s, 1 - y)(s)
+    assert np.all(np.diff(rising) > 0)
