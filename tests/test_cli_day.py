@@ -209,3 +209,15 @@ def test_export_carries_text_and_title_and_agree_reads_it(run, evaluated, tmp_pa
     bad.write_text("item,coder,code\n1,a,x\n")
     r = run("agree", bad)
     assert r.code == 2 and "no column named 'unit'" in r.err and "item" in r.err
+
+
+# -- item 11: startup imports only what the command needs (the timing itself is eval/bench/startup_bench.py) -----------
+@pytest.mark.parametrize("args", [["--version"], ["segments", "--format", "jsonl", "--project", "proj"]])
+def test_startup_imports_no_heavy_library(tmp_path, args):
+    make_project(tmp_path).close()
+    probe = ("import sys; from assistcode.cli import main; status = main(sys.argv[1:]); "
+             "heavy = sorted(m for m in ('pandas', 'scipy', 'numpy', 'openai', 'pydantic', 'llama_cpp', 'rich') if m in sys.modules); "
+             "print('HEAVY', heavy, file=sys.stderr); sys.exit(status)")
+    r = subprocess.run([sys.executable, "-c", probe, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY []" in r.stderr, r.stderr
