@@ -67,6 +67,56 @@ class GoldTable:
         return {c: {u: frozenset(s) for u, s in units.items()} for c, units in out.items()}
 
 
+@dataclass
+class CodeChanges:
+    """What importing coders' codes again would change where the store already holds codes for the same coder
+    and segment: (coder, segment) -> (codes before, codes after), and how many such pairs stay the same.
+
+    Re-import semantics: a coder's file speaks for that coder on the segments it names (the segments it records
+    the coder saw). Where the store already holds different codes for that coder there, the import is refused
+    unless ``replace``; with it, that coder's codes on those segments become the file's. Segments the file does
+    not name, and other coders, are never touched; segments new to the coder are added. Never a silent merge."""
+
+    changed: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    unchanged: int = 0
+
+    def per_coder(self) -> dict[str, int]:
+        """coder -> segments whose codes change, in the order first met."""
+        out: dict[str, int] = {}
+        for coder, _ in self.changed:
+            out[coder] = out.get(coder, 0) + 1
+        return out
+
+    @property
+    def added(self) -> int:
+        return sum(len(after - before) for before, after in self.changed.values())
+
+    @property
+    def removed(self) -> int:
+        return sum(len(before - after) for before, after in self.changed.values())
+
+    def refusal(self) -> str:
+        """One line: whose codes would change, and how to go on."""
+        who = ", ".join(f"coder {c!r} on {n} segment{'s' if n != 1 else ''}" for c, n in self.per_coder().items())
+        return (f"this file codes differently what is already imported ({who}: {self.added} codes added, "
+                f"{self.removed} removed); pass --replace to make each coder's codes on the segments it names the file's")
+
+
+def code_changes(stored: dict[tuple[str, str], frozenset[str]],
+                 incoming: dict[tuple[str, str], frozenset[str]]) -> CodeChanges:
+    """Compare codes already stored with a file's, for the (coder, segment) pairs the file names."""
+    changes = CodeChanges()
+    for key, after in incoming.items():
+        before = stored.get(key)
+        if before is None:
+            continue  # new to this coder: added, not a change
+        if before == after:
+            changes.unchanged += 1
+        else:
+            changes.changed[key] = (before, after)
+    return changes
+
+
 def read_records(path: str | Path, encoding: str | None = None) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
     """Header and (line, row) pairs of a CSV/TSV (with file line numbers), JSONL, Parquet or XLSX file."""
     path = Path(path)

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from .corpus import SEGMENTS_OF_DOCUMENT, ImportReport, import_corpus, iter_segments
 from .errors import GoldError, ProjectError
-from .gold import GoldTable
+from .gold import CodeChanges, GoldTable, code_changes
 from .ids import canonical_json
 from .model import Code, Codebook, Segment
 from .readers import ReadOptions
@@ -29,6 +29,12 @@ class GoldReport:
     rows_skipped: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    replaced: dict[str, int] = field(default_factory=dict)
+    """coder -> segments whose codes the file replaced (``replace=True``)."""
+    codes_added: int = 0
+    codes_removed: int = 0
+    unchanged: int = 0
+    """(coder, segment) pairs already imported with the same codes."""
 
 
 class Project:
@@ -163,9 +169,11 @@ class Project:
                     resolved[unit] = segs
         return resolved
 
-    def import_gold(self, table: GoldTable, *, skip_bad: bool = False, coder_kind: str = "human") -> GoldReport:
+    def import_gold(self, table: GoldTable, *, skip_bad: bool = False, coder_kind: str = "human",
+                    replace: bool = False) -> GoldReport:
         """Store human codes, checked against the segments and the current codebook. All or nothing unless
-        ``skip_bad``, which counts and reports each row left out."""
+        ``skip_bad``, which counts and reports each row left out. Importing a coder again: see
+        :class:`~assistcode.gold.CodeChanges` (codes that differ are refused unless ``replace``)."""
         codebook = self.codebook()
         names = {}
         for c in codebook.codes:
@@ -197,7 +205,14 @@ class Project:
                 docs = {s for s, c in seen if c == coder}
                 for doc_segments in self._documents_of(docs).values():
                     seen.update((s, coder) for s in doc_segments)
+        changes = self._code_changes(seen, annotations)
+        if changes.changed and not replace:
+            raise GoldError(changes.refusal(), path=table.source)
+        report.replaced, report.unchanged = changes.per_coder(), changes.unchanged
+        report.codes_added, report.codes_removed = changes.added, changes.removed
         with transaction(self.db):
+            # the file's codes replace the coder's on the segments it names and codes differently
+            self.db.executemany("DELETE FROM annotations WHERE coder = ? AND segment_id = ?", list(changes.changed))
             cur = self.db.execute(
                 "INSERT INTO imports (kind, source, created_at) VALUES ('gold', ?, ?)", (Path(table.source).name, now())
             )
@@ -222,6 +237,21 @@ class Project:
                 {"annotations_added": report.annotations_added, "seen_added": report.seen_added,
                  "rows_skipped": report.rows_skipped, "repeats": report.repeats}), import_id))
         return report
+
+    def _code_changes(self, seen: set[tuple[str, str]], annotations: list[tuple[str, str, str]]) -> CodeChanges:
+        """What storing (segment, coder) views and their codes would change in the codes already stored."""
+        incoming: dict[tuple[str, str], set[str]] = {(c, s): set() for s, c in seen}
+        for s, c, code in annotations:
+            incoming[(c, s)].add(code)
+        stored: dict[tuple[str, str], set[str]] = {}
+        for coder in {c for _, c in seen}:
+            for (seg,) in self.db.execute("SELECT segment_id FROM seen WHERE coder = ?", (coder,)):
+                if (coder, seg) in incoming:
+                    stored.setdefault((coder, seg), set())
+            for seg, code in self.db.execute("SELECT segment_id, code FROM annotations WHERE coder = ?", (coder,)):
+                if (coder, seg) in incoming:
+                    stored.setdefault((coder, seg), set()).add(code)
+        return code_changes({k: frozenset(v) for k, v in stored.items()}, {k: frozenset(v) for k, v in incoming.items()})
 
     def _documents_of(self, segment_ids: set[str]) -> dict[str, list[str]]:
         """document id -> all its segment ids, for the documents holding ``segment_ids``."""

@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..gold import read_gold
 from ..project import Project
 from ..readers import ReadOptions
+from ..transcripts import FORMATS as TRANSCRIPT_FORMATS
 from .base import cli, echo_warnings, open_project, project_option
 
 
@@ -31,8 +32,15 @@ def init(directory: Path) -> None:
 
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--segment", "segmenter", type=click.Choice(["turn", "paragraph", "sentence", "window"]), default="turn",
-              show_default=True, help="How to cut documents into segments.")
+@click.option("--segment", "segmenter", type=click.Choice(["turn", "paragraph", "sentence", "window", "row"]),
+              help="How to cut documents into segments [default: row for tables (one row, one segment), turn for "
+                   "transcripts].")
+@click.option("--transcript-format", type=click.Choice(list(TRANSCRIPT_FORMATS)),
+              help="Force a transcript format (default: detected from the text): otter, teams, zoom, rev, trint, "
+                   "descript, nvivo, maxqda, or plain `Name:` turns.")
+@click.option("--interviewer", "interviewers", multiple=True, metavar="NAME",
+              help="Speaker whose turns are the interviewer's (repeatable; default: inferred, the speaker who asks "
+                   "the most questions, reported with the evidence).")
 @click.option("--speaker-pattern", help="Regex with a (?P<speaker>...) group, matched at line starts (turn, sentence).")
 @click.option("--window-size", type=int, default=100, show_default=True, help="Words per window (window).")
 @click.option("--window-overlap", type=int, default=20, show_default=True, help="Words shared by neighbouring windows.")
@@ -51,7 +59,8 @@ def init(directory: Path) -> None:
               help=".qdpx: the folder holding its external sources (default: the archive's folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @project_option
-def import_(paths: tuple[Path, ...], segmenter: str, speaker_pattern: str | None, window_size: int, window_overlap: int,
+def import_(paths: tuple[Path, ...], segmenter: str | None, transcript_format: str | None,
+            interviewers: tuple[str, ...], speaker_pattern: str | None, window_size: int, window_overlap: int,
             encoding: str | None, text_column: str | None, id_column: tuple[str, ...], meta_columns: tuple[str, ...],
             sheet: str | None, meta: tuple[str, ...], metadata_file: Path | None, skip_bad: bool,
             segment_uncoded: str | None, sources_dir: Path | None, as_json: bool, project_dir: Path) -> None:
@@ -81,8 +90,13 @@ def import_(paths: tuple[Path, ...], segmenter: str, speaker_pattern: str | None
         k, v = item.split("=", 1)
         extra[k.strip()] = v
     seg_options: dict[str, object] = {}
-    if segmenter in ("turn", "sentence") and speaker_pattern:
+    if segmenter in ("turn", "sentence", None) and speaker_pattern:
         seg_options["pattern"] = speaker_pattern
+    if segmenter in ("turn", "sentence", None):
+        if transcript_format:
+            seg_options["transcript_format"] = transcript_format
+        if interviewers:
+            seg_options["interviewers"] = tuple(interviewers)
     if segmenter == "window":
         seg_options = {"size": window_size, "overlap": window_overlap}
     options = ReadOptions(encoding=encoding, text_column=text_column, id_columns=_split_columns(id_column),
@@ -91,11 +105,18 @@ def import_(paths: tuple[Path, ...], segmenter: str, speaker_pattern: str | None
         report = project.import_corpus(paths, segmenter=segmenter, segmenter_options=seg_options, options=options,
                                        skip_bad=skip_bad, metadata_file=metadata_file)
     echo_warnings(report.warnings)
+    for line in report.roles[:10]:
+        click.echo(f"note: {line}", err=True)
+    if len(report.roles) > 10:
+        click.echo(f"note: {len(report.roles) - 10} more documents with an inferred interviewer "
+                   "(each document's metadata 'roles' holds the evidence)", err=True)
     if as_json:
-        click.echo(json.dumps({**report.as_dict(), "bad_files": report.bad_files}, indent=2))
+        click.echo(json.dumps({**report.as_dict(), "bad_files": report.bad_files, "roles": report.roles}, indent=2))
         return
+    formats = ", ".join(f"{n} {f}" for f, n in sorted(report.formats.items()))
     click.echo(f"Imported {report.documents_added} documents, {report.segments_added} segments "
-               f"from {report.files} files ({segmenter} segments).")
+               f"from {report.files} files ({segmenter or 'row for tables, turn for transcripts'} segments"
+               + (f"; formats: {formats}" if formats else "") + ").")
     if report.documents_present:
         click.echo(f"{report.documents_present} documents were already in the project: left unchanged.")
     if report.rows_skipped:
@@ -136,11 +157,15 @@ def segments(fmt: str, output: Path | None, project_dir: Path) -> None:
               help="wide: an empty cell means not coded (missing) or seen with no code (uncoded).")
 @click.option("--encoding", help="Override encoding detection.")
 @click.option("--skip-bad", is_flag=True, help="Import the good rows; count and report the bad ones.")
+@click.option("--replace", is_flag=True, help="A coder already imported: the file's codes replace that coder's on the "
+              "segments it names (without it, a file that codes them differently is refused).")
 @project_option
 def import_gold(file: Path, layout: str, unit_column: tuple[str, ...], coder_column: str, code_column: str,
                 code_columns: tuple[str, ...], coders: tuple[str, ...], split: str | None, empty: str,
-                encoding: str | None, skip_bad: bool, project_dir: Path) -> None:
-    """Import human codes, checked against the project's segments and current codebook."""
+                encoding: str | None, skip_bad: bool, replace: bool, project_dir: Path) -> None:
+    """Import human codes, checked against the project's segments and current codebook. Importing a coder again
+    adds the segments new to that coder; codes that differ on segments already imported are refused unless
+    --replace, which makes them the file's and reports what changed."""
     units = _split_columns(unit_column) or ("segment_id",)
     options: dict[str, object] = {"unit_columns": units, "encoding": encoding}
     if layout == "long":
@@ -151,11 +176,17 @@ def import_gold(file: Path, layout: str, unit_column: tuple[str, ...], coder_col
         options.update(coder_column=coder_column, code_columns=_split_columns(code_columns) or None)
     with open_project(project_dir) as project:
         table = read_gold(file, layout, **options)  # type: ignore[arg-type]
-        report = project.import_gold(table, skip_bad=skip_bad)
+        report = project.import_gold(table, skip_bad=skip_bad, replace=replace)
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"Imported {report.annotations_added} codes on {report.seen_added} segment views "
                f"from {len(report.coders)} coders ({', '.join(report.coders)}).")
+    if report.replaced:
+        who = ", ".join(f"{c}'s codes on {n} segment{'s' if n != 1 else ''}" for c, n in report.replaced.items())
+        click.echo(f"Replaced {who}: {report.codes_added} code{'s' if report.codes_added != 1 else ''} added, "
+                   f"{report.codes_removed} code{'s' if report.codes_removed != 1 else ''} removed.")
+    if report.unchanged:
+        click.echo(f"{report.unchanged} segment views were already imported with the same codes: unchanged.")
     if report.rows_skipped:
         click.echo(f"Skipped {report.rows_skipped} bad rows:", err=True)
         for p in report.problems[:20]:
