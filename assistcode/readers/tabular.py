@@ -10,7 +10,7 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import InputError
 from ..model import Document
@@ -31,7 +31,8 @@ def _load_datasets(cache_dir: Path | None):  # type: ignore[no-untyped-def]
     import datasets
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    # its loaders log a parse error before raising it: the error is reported once, as one line, by _guarded
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     return datasets
 
 
@@ -44,7 +45,8 @@ def _csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
 
 
 def _rows(path: Path, options: ReadOptions, warnings: list[str]) -> tuple[list[str], Iterator[dict[str, Any]]]:
-    """Column names and a row iterator for any supported table."""
+    """Column names and a row iterator for any supported table. A file that cannot be parsed, now or later while
+    rows are read, is one InputError naming the file and, where it can be found, the line."""
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         return _xlsx_rows(path, options)
@@ -58,29 +60,90 @@ def _rows(path: Path, options: ReadOptions, warnings: list[str]) -> tuple[list[s
         delimiter = "\t" if suffix == ".tsv" else ","
         header = _csv_header(path, encoding, delimiter)
         features = ds.Features({name: ds.Value("string") for name in header})
-        stream = ds.load_dataset(
+        locate = lambda: _csv_problem(path, encoding, delimiter, len(header))  # noqa: E731
+        stream = _guarded(lambda: ds.load_dataset(
             "csv", data_files=str(path), split="train", streaming=True, encoding=encoding, sep=delimiter,
             features=features, keep_default_na=False,
             cache_dir=str(cache_dir / "datasets") if cache_dir else None,
-        )
-        return header, iter(stream)
+        ), path, locate)
+        return header, stream
     if path.stat().st_size == 0:
         raise InputError("empty file: no rows", path=path)
     kind = "json" if suffix == ".jsonl" else "parquet"
     if kind == "json":
+        locate = lambda: _jsonl_problem(path)  # noqa: E731
+        problem = _jsonl_problem(path, first_only=True)
+        if problem:
+            raise InputError(problem[1], path=path, line=problem[0])
         with path.open("rb") as fh:
-            first = fh.readline()
-        try:
-            header = list(json.loads(first))
-        except (ValueError, TypeError) as exc:
-            raise InputError(f"not JSON Lines: {exc}", path=path, line=1) from exc
+            header = list(json.loads(fh.readline()))
     else:
         import pyarrow.parquet as pq
 
-        header = pq.ParquetFile(path).schema_arrow.names
-    stream = ds.load_dataset(kind, data_files=str(path), split="train", streaming=True,
-                             cache_dir=str(cache_dir / "datasets") if cache_dir else None)
-    return header, iter(stream)
+        locate = lambda: None  # noqa: E731
+        try:
+            header = pq.ParquetFile(path).schema_arrow.names
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError and more for a damaged file
+            raise InputError(f"not a readable Parquet file ({_first_line(exc)})", path=path) from None
+    stream = _guarded(lambda: ds.load_dataset(kind, data_files=str(path), split="train", streaming=True,
+                                              cache_dir=str(cache_dir / "datasets") if cache_dir else None),
+                      path, locate)
+    return header, stream
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _guarded(load: Callable[[], Any], path: Path, locate: Callable[[], tuple[int, str] | None]) -> Iterator[dict[str, Any]]:
+    """Rows of ``load()``, with any parse error (``datasets``, pandas and pyarrow raise many kinds, while the rows
+    are read) turned into one InputError; ``locate()`` finds the offending line, when it is asked."""
+    try:
+        yield from load()
+    except (InputError, GeneratorExit, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        found = locate()
+        if found is not None:
+            raise InputError(found[1], path=path, line=found[0]) from None
+        raise InputError(f"cannot be parsed ({_first_line(exc)})", path=path) from None
+
+
+def _csv_problem(path: Path, encoding: str, delimiter: str, width: int) -> tuple[int, str] | None:
+    """The first line of a CSV/TSV with more fields than its header, or with a quote never closed."""
+    with path.open(encoding=encoding, newline="", errors="replace") as fh:
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        start = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return None
+            except csv.Error as exc:
+                return start, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} record ({exc}; a quote opened here and never closed?)"
+            if len(row) > width:
+                return start, f"{len(row)} fields where the header has {width} (a ragged row)"
+            start = reader.line_num + 1
+
+
+def _jsonl_problem(path: Path, first_only: bool = False) -> tuple[int, str] | None:
+    """The first line of a JSON Lines file that is not JSON, or not an object (blank lines are passed over)."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                if first_only and number == 1:
+                    return 1, "the first line is empty: JSON Lines holds one object per line"
+                continue
+            try:
+                value = json.loads(raw)
+            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+                return number, f"not JSON Lines: {exc}"
+            if not isinstance(value, dict):
+                return number, f"not JSON Lines of objects: a JSON {type(value).__name__} (each line must be an object)"
+            if first_only:
+                return None
+    return None
 
 
 def _xlsx_rows(path: Path, options: ReadOptions) -> tuple[list[str], Iterator[dict[str, Any]]]:

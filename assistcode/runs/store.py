@@ -142,6 +142,9 @@ def create_run(db: sqlite3.Connection, coder_prefix: str, fingerprint: str, mani
         # run numbers are never reused, even after `runs delete`: review logs and exports name runs by them
         last = db.execute("SELECT value FROM meta WHERE key = 'last_run_id'").fetchone()
         next_id = max(int(last[0]) if last else 0, db.execute("SELECT coalesce(max(id), 0) FROM runs").fetchone()[0]) + 1
+        # a coder imported from another project's export may already hold the name: take the next free number
+        while db.execute("SELECT 1 FROM coders WHERE name = ?", (f"run{next_id}:{coder_prefix}",)).fetchone():
+            next_id += 1
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_run_id', ?)", (str(next_id),))
         coder = f"run{next_id}:{coder_prefix}"
         db.execute("INSERT INTO coders (name, kind, metadata, created_at) VALUES (?, 'model', ?, ?)",
