@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Sequence
 from .errors import InputError
 from .ids import segment_id
 from .model import Document, Segment
+from .transcripts import Transcript, infer_roles, parse, seconds
 
 Span = tuple[int, int, "str | None"]
 
@@ -23,7 +24,7 @@ _KNOWN_LABEL = (
     r"|[A-Z][A-Z'.-]+(?: [A-Z][A-Z'.-]+){0,3}"  # JOHN, MARY SMITH, DR. JONES
 )
 # Optional leading timestamp: "[00:01:02] ", "00:01 ".
-_TIMESTAMP = r"(?:\[?\(?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\)?\]?[ \t]+)?"
+_TIMESTAMP = r"(?:\[?\(?(?P<time>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)\)?\]?[ \t]+)?"
 # One pass finds both: a known convention (group "speaker") or a capitalised name (group "name") that counts only
 # where it labels two or more lines.
 _LABEL_LINE = re.compile(
@@ -31,6 +32,9 @@ _LABEL_LINE = re.compile(
     rf"|(?P<name>[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){{0,2}})[ \t]*:[ \t]+)",
     re.MULTILINE,
 )
+
+Cut = tuple[int, int, "str | None", "float | None"]
+"""(label start, body start, speaker, start time in seconds)."""
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -59,27 +63,42 @@ def _spans_between(text: str, cuts: Iterable[tuple[int, int, str | None]]) -> li
     return spans
 
 
-def turns(text: str, pattern: str | re.Pattern[str] | None = None, speakers: Sequence[str] = ()) -> list[Span]:
-    """Speaker turns. A turn runs from after its label to the next label; text before the first label is a span
-    with no speaker. ``pattern`` (a regex with a ``speaker`` group, matched at line starts) replaces the built-in
-    conventions; ``speakers`` adds exact names (e.g. from VTT voice tags). With no label found, paragraphs.
-    """
+def _time(m: re.Match[str]) -> float | None:
+    stamp = m.group("time") if "time" in m.re.groupindex else None
+    return seconds(stamp) if stamp else None
+
+
+def label_cuts(text: str, pattern: str | re.Pattern[str] | None = None, speakers: Sequence[str] = ()) -> list[Cut] | None:
+    """Cut points of ``Name:`` labels at line starts (the built-in conventions, or ``pattern``, a regex with a
+    ``speaker`` group); ``None`` where there is no label at all."""
     if pattern is not None:
         regex = re.compile(pattern, re.MULTILINE) if isinstance(pattern, str) else pattern
         if "speaker" not in regex.groupindex:
             raise InputError("a speaker pattern needs a named group (?P<speaker>...)", field="--speaker-pattern")
         matches = list(regex.finditer(text))
-    else:
-        found = list(_LABEL_LINE.finditer(text))
-        names = Counter(m.group("name") for m in found if m.group("name"))
-        known = set(speakers)
-        matches = [m for m in found if m.group("speaker") or names[m.group("name")] >= 2 or m.group("name") in known]
         if not matches:
-            return paragraphs(text)
-        return _spans_between(text, ((m.start(), m.end(), (m.group("speaker") or m.group("name")).strip()) for m in matches))
-    if not matches:
-        return paragraphs(text)
-    return _spans_between(text, ((m.start(), m.end(), m.group("speaker").strip()) for m in matches))
+            return None
+        return [(m.start(), m.end(), m.group("speaker").strip(), _time(m)) for m in matches]
+    found = list(_LABEL_LINE.finditer(text))
+    if not found:
+        return None
+    names = Counter(m.group("name") for m in found if m.group("name"))
+    known = set(speakers)
+    cuts = [(m.start(), m.end(), (m.group("speaker") or m.group("name")).strip(),
+             seconds(m.group("time")) if m.group("time") else None)
+            for m in found if m.group("speaker") or names[m.group("name")] >= 2 or m.group("name") in known]
+    return cuts or None
+
+
+def turns(text: str, pattern: str | re.Pattern[str] | None = None, speakers: Sequence[str] = (),
+          transcript_format: str | None = None) -> list[Span]:
+    """Speaker turns. Transcription-service headers (Otter, Zoom, Teams, Rev, Trint, Descript, NVivo, MAXQDA: see
+    :mod:`assistcode.transcripts`) are detected; else a turn runs from after its ``Name:`` label to the next label,
+    and text before the first label is a span with no speaker. ``pattern`` (a regex with a ``speaker`` group,
+    matched at line starts) replaces the built-in conventions; ``speakers`` adds exact names (e.g. from VTT voice
+    tags). With no label found, paragraphs.
+    """
+    return [t[:3] for t in parse(text, transcript_format, pattern=pattern, speakers=speakers).turns]
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\f\v]*\n")
@@ -96,7 +115,7 @@ _ABBREVIATIONS = frozenset(
 _SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n[ \t\f\v]*\n")
 
 
-def _sentence_spans(text: str, start: int, end: int, speaker: str | None) -> list[Span]:
+def sentence_spans(text: str, start: int, end: int, speaker: str | None) -> list[Span]:
     cuts: list[tuple[int, int, str | None]] = []
     for m in _SENTENCE_END.finditer(text, start, end):
         if m.group().startswith("."):
@@ -118,14 +137,37 @@ def _sentence_spans(text: str, start: int, end: int, speaker: str | None) -> lis
     return spans
 
 
-def sentences(text: str, pattern: str | re.Pattern[str] | None = None, speakers: Sequence[str] = ()) -> list[Span]:
+def sentences(text: str, pattern: str | re.Pattern[str] | None = None, speakers: Sequence[str] = (),
+              transcript_format: str | None = None) -> list[Span]:
     """Sentences within speaker turns (or paragraphs, where there are no speaker labels), each keeping its turn's
     speaker: a break after ., !, ?, or an ellipsis followed by whitespace (not after common abbreviations or
     single initials), and at every blank line."""
     spans: list[Span] = []
-    for s, e, speaker in turns(text, pattern, speakers):
-        spans.extend(_sentence_spans(text, s, e, speaker))
+    for s, e, speaker in turns(text, pattern, speakers, transcript_format):
+        spans.extend(sentence_spans(text, s, e, speaker))
     return spans
+
+
+def rows(text: str) -> list[Span]:
+    """The whole text as one segment (a survey answer, a table row): never split."""
+    s, e = trim(text, 0, len(text))
+    return [(s, e, None)] if s < e else []
+
+
+def transcript_turns(text: str, method: str = "turn", *, transcript_format: str | None = None,
+                     pattern: str | re.Pattern[str] | None = None, speakers: Sequence[str] = (),
+                     interviewers: Sequence[str] = (), where: str = "<text>", **options: object) -> Transcript:
+    """Segments with their start time and role: (start, end, speaker, start_time, role). Turn and sentence
+    segmenters read the transcript's format (:func:`assistcode.transcripts.parse`) and give roles; the others give
+    spans with neither."""
+    if method not in ("turn", "sentence"):
+        spans = spans_for(text, method, **options)
+        return Transcript(method, [(s, e, sp, None, None) for s, e, sp in spans])
+    parsed = parse(text, transcript_format, pattern=pattern, speakers=speakers, where=where)
+    parsed.turns, parsed.roles = infer_roles(text, parsed.turns, interviewers)
+    if method == "sentence":
+        parsed.turns = [(a, b, sp, t, r) for s, e, sp, t, r in parsed.turns for a, b, _ in sentence_spans(text, s, e, sp)]
+    return parsed
 
 
 _WORD = re.compile(r"\S+")
@@ -151,6 +193,7 @@ SEGMENTERS: dict[str, Callable[..., list[Span]]] = {
     "paragraph": paragraphs,
     "sentence": sentences,
     "window": windows,
+    "row": rows,
 }
 
 

@@ -9,7 +9,7 @@ from assistcode.store import MIGRATIONS, connect, migrate, schema
 def test_migrations_produce_the_schema(tmp_path):
     db = connect(tmp_path / "a.db")
     tables = schema(db)
-    assert tables["segments"] == ["id", "document_id", "position", "start", "end", "speaker", "text"]
+    assert tables["segments"] == ["id", "document_id", "position", "start", "end", "speaker", "text", "start_time", "role"]
     assert tables["annotations"] == ["id", "segment_id", "coder", "code", "confidence", "rationale", "evidence",
                                      "evidence_start", "evidence_end", "import_id", "run_id", "evidence_found"]
     assert tables["seen"] == ["segment_id", "coder", "import_id"]

@@ -36,3 +36,6 @@ class Source:
     warnings: list[str] = field(default_factory=list)
     skipped: int = 0
     """Rows or parts the reader passed over (empty text), counted so they can be reported."""
+    turns: tuple[tuple[int, int, str | None, float | None, str | None], ...] | None = None
+    """Turns the format itself delimits (subtitle cues): (start, end, speaker, start time, role), offsets into the
+    document's text; ``None`` where the segmenter finds them."""
