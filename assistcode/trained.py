@@ -185,6 +185,9 @@ def label_matrix(db: Any, source: str, codebook: Codebook, segment_ids: Sequence
             raise InputError(f"`consensus` needs two or more human coders; this project has {len(data.humans)}",
                              field="--train-with")
         data = data.with_consensus().subset(["consensus"])
+    elif source == "reviewed" and source not in known:
+        raise InputError("no settled review decisions to learn from yet", field="--train-with",
+                         hint="review some items first (`assistcode review`), or train on a coder")
     else:
         if source not in known:
             raise InputError(f"no coder named {source!r} to train on", field="--train-with",

@@ -146,6 +146,7 @@ def test_trained_run_through_the_cli(run, tmp_path):
     (["--train-with", "nobody"], "no coder named 'nobody' to train on"),
     ([], "--train-with"),
     (["--train-with", "A", "--features", "7"], "no run '7'"),
+    (["--train-with", "reviewed"], "no settled review decisions to learn from yet"),
 ])
 def test_trained_one_line_errors(run, tmp_path, args, message):
     proj = topic_project(tmp_path / "p", n_docs=4)
