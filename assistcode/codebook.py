@@ -14,8 +14,9 @@ YAML::
           - id: ordinary
             name: Ordinary leaders
 
-CSV: a header with ``id,name`` and any of ``definition,include,exclude,examples,parent,color``;
-several examples in one cell are separated by `` | ``.
+CSV or XLSX (first sheet): a header with ``id,name`` and any of ``definition,include,exclude,examples,parent,color``;
+several examples in one cell are separated by `` | ``. Other column names are mapped with ``columns``
+(``--columns id=code,definition=description``).
 """
 from __future__ import annotations
 
@@ -181,20 +182,62 @@ def load_yaml(path: Path, text: str) -> Codebook:
     return replace(codebook, exclusive=True) if spec.exclusive else codebook
 
 
-def load_csv(path: Path, text: str) -> Codebook:
+def parse_columns(text: str | None) -> dict[str, str]:
+    """``id=code,definition=description`` -> {"id": "code", "definition": "description"}: which column of a CSV or
+    XLSX codebook holds each field."""
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        field, sep, column = part.partition("=")
+        field, column = field.strip(), column.strip()
+        if not sep or not column:
+            raise CodebookError(f"expected FIELD=COLUMN, got {part.strip()!r}", field="--columns",
+                                hint="e.g. id=code,definition=description")
+        if field not in CSV_COLUMNS:
+            raise CodebookError(f"unknown codebook field {field!r}", field="--columns", hint="fields: " + ", ".join(CSV_COLUMNS))
+        out[field] = column
+    return out
+
+
+def load_csv(path: Path, text: str, columns: dict[str, str] | None = None) -> Codebook:
     reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    unknown = [h for h in header if h not in CSV_COLUMNS]
+    header = list(reader.fieldnames or [])
+    return _load_rows(path, header, ((reader.line_num, row) for row in reader), columns or {})
+
+
+def load_xlsx(path: Path, columns: dict[str, str] | None = None) -> Codebook:
+    """The first sheet of an Excel workbook, read as a CSV codebook (row 1: the header)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+    except Exception as exc:  # openpyxl raises many kinds on a broken workbook
+        raise CodebookError(f"cannot read the workbook: {exc}", path=path) from exc
+    header = [str(c) for c in frame.columns]
+    rows = ((i + 2, dict(zip(header, r))) for i, r in enumerate(frame.itertuples(index=False, name=None)))
+    return _load_rows(path, header, rows, columns or {})
+
+
+def _load_rows(path: Path, header: list[str], rows: Any, columns: dict[str, str]) -> Codebook:
+    for field, column in columns.items():
+        if column not in header:
+            raise CodebookError(f"no column named {column!r} (for {field})", path=path, line=1, field="--columns",
+                                hint="columns: " + ", ".join(header))
+    rename = {column: field for field, column in columns.items()}
+    fields = [rename.get(h, h) for h in header]
+    unknown = [h for h, f in zip(header, fields) if f not in CSV_COLUMNS]
     if unknown:
         raise CodebookError(f"unknown column {unknown[0]!r}", path=path, line=1, field=unknown[0],
-                            hint="columns: " + ", ".join(CSV_COLUMNS))
-    if "id" not in header:
-        raise CodebookError("no 'id' column", path=path, line=1, field="id")
+                            hint="columns: " + ", ".join(CSV_COLUMNS) + "; map others with --columns, e.g. "
+                                 "--columns id=code,definition=description")
+    if "id" not in fields:
+        raise CodebookError("no 'id' column", path=path, line=1, field="id",
+                            hint="name the column that holds the codes: --columns id=COLUMN")
     entries: list[tuple[CodeSpec, str | None, int | None]] = []
     line = 1
-    for row in reader:
-        line = reader.line_num
-        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+    for line, row in rows:
+        values = {rename.get(k, k): (v or "").strip() for k, v in row.items() if k is not None}
         if not any(values.values()):
             continue
         examples = [e.strip() for e in values.pop("examples", "").split(" | ") if e.strip()]
@@ -209,17 +252,24 @@ def load_csv(path: Path, text: str) -> Codebook:
     return validate_codes(entries, path, path.stem)
 
 
-def load_codebook(path: str | Path, encoding: str | None = None) -> Codebook:
-    """Read and validate a codebook from ``.yaml``/``.yml``, ``.csv`` or a REFI-QDA ``.qdc``."""
+def load_codebook(path: str | Path, encoding: str | None = None, columns: dict[str, str] | None = None) -> Codebook:
+    """Read and validate a codebook from ``.yaml``/``.yml``, ``.csv``, ``.xlsx`` or a REFI-QDA ``.qdc``. ``columns``
+    says which column of a CSV or XLSX holds each field (:func:`parse_columns`)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if columns and suffix not in (".csv", ".xlsx"):
+        raise CodebookError("--columns applies to CSV and XLSX codebooks", path=path, field="--columns")
     if suffix == ".qdc":
         from .refi import read_qdc
 
         return read_qdc(path)[0]
+    if suffix == ".xlsx":
+        if not path.exists():
+            raise CodebookError("no such file", path=path)
+        return load_xlsx(path, columns)
     if suffix not in (".yaml", ".yml", ".csv"):
         raise CodebookError(f"unsupported codebook format {suffix or '(none)'}", path=path,
-                            hint="use .yaml, .yml, .csv or a REFI-QDA .qdc")
+                            hint="use .yaml, .yml, .csv, .xlsx or a REFI-QDA .qdc")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -227,7 +277,7 @@ def load_codebook(path: str | Path, encoding: str | None = None) -> Codebook:
     text = decode_bytes(data, path=path, encoding=encoding).text
     if not text.strip():
         raise CodebookError("empty file", path=path)
-    return load_csv(path, text) if suffix == ".csv" else load_yaml(path, text)
+    return load_csv(path, text, columns) if suffix == ".csv" else load_yaml(path, text)
 
 
 def dump_yaml(codebook: Codebook) -> str:

@@ -274,3 +274,31 @@ def read_gold(path: str | Path, layout: Layout = "long", **options: Any) -> Gold
     if layout not in readers:
         raise GoldError(f"unknown layout {layout!r}", field="--format", hint="long, wide or onehot")
     return readers[layout](path, **options)
+
+
+def new_codes(table: GoldTable, codebook: Any | None) -> list[str]:
+    """Codes the file applies that the codebook has neither as an id nor as a name, in the order first met."""
+    known = set() if codebook is None else {c.id for c in codebook.codes} | {c.name for c in codebook.codes}
+    return [c for c in dict.fromkeys(r.code for r in table.rows if r.code is not None) if c not in known]
+
+
+def import_adding_codes(project: Any, table: GoldTable, **options: Any) -> tuple[Any, list[str]]:
+    """Inductive coding by humans: codes in ``table`` that the current codebook lacks are added (id and name = the
+    code as written) to a new codebook version, then the codes are imported, all in one transaction: a file that
+    fails to import leaves neither. Returns the import report and the codes added."""
+    from .errors import ProjectError
+    from .model import Code, Codebook
+    from .store.db import transaction
+
+    try:
+        current = project.codebook()
+    except ProjectError:
+        current = None  # no codebook yet: the file's codes become the first version
+    added = new_codes(table, current)
+    with transaction(project.db):
+        if added:
+            base = current or Codebook(name=f"codes from {Path(table.source).name}", codes=())
+            project.import_codebook(Codebook(name=base.name, codes=base.codes + tuple(Code(id=c, name=c) for c in added),
+                                             description=base.description, exclusive=base.exclusive))
+        report = project.import_gold(table, **options)
+    return report, added

@@ -221,3 +221,48 @@ def test_startup_imports_no_heavy_library(tmp_path, args):
     r = subprocess.run([sys.executable, "-c", probe, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "HEAVY []" in r.stderr, r.stderr
+
+
+# -- item 7: codebooks with other column names; human codes that grow the codebook ----------------------------------
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_codebook_columns_mapped(run, tmp_path, suffix):
+    import pandas as pd
+
+    make_project(tmp_path).close()
+    proj = tmp_path / "proj"
+    book = tmp_path / f"themes.{suffix}"
+    frame = pd.DataFrame({"code": ["safety", "staffing"], "description": ["Keeping patients safe.", "Too few nurses."]})
+    frame.to_csv(book, index=False) if suffix == "csv" else frame.to_excel(book, index=False)
+    r = run("codebook", "import", book, "--project", proj)
+    assert r.code == 2 and "unknown column 'code'" in r.err and "--columns" in r.err
+    r = run("codebook", "import", book, "--columns", "id=code,definition=description", "--project", proj)
+    assert r.code == 0, r.err
+    r = run("codebook", "show", "--project", proj)
+    assert "- safety: safety" in r.out and "Too few nurses." in r.out
+    r = run("codebook", "validate", book, "--columns", "id=kode")
+    assert r.code == 2 and "no column named 'kode'" in r.err
+
+
+def test_import_gold_add_codes_makes_a_new_codebook_version(run, tmp_path):
+    make_project(tmp_path, n_docs=1, turns=3).close()
+    proj = tmp_path / "proj"
+    segs = [json.loads(line)["segment_id"] for line in run("segments", "--format", "jsonl", "--project", proj).out.splitlines()]
+    gold = tmp_path / "open.csv"
+    gold.write_text(f"segment_id,coder,code\n{segs[0]},Ann,safety\n{segs[1]},Ann,morale\n{segs[2]},Ann,Night shifts\n")
+    r = run("import-gold", gold, "--project", proj)
+    assert r.code == 2 and "unknown code 'morale'" in r.err
+    assert len(run("codebook", "versions", "--project", proj).out.strip().splitlines()) == 1
+    r = run("import-gold", gold, "--add-codes", "--project", proj)
+    assert r.code == 0, r.err
+    assert "Added 2 codes" in r.err and "morale, Night shifts" in r.err
+    shown = run("codebook", "show", "--project", proj).out
+    assert "- morale: morale" in shown and "- Night shifts: Night shifts" in shown and "- safety:" in shown
+    r = run("coders", "--json", "--project", proj)
+    assert any(c["name"] == "Ann" and c["annotations"] == 3 for c in r.json())
+    # a file that fails (an unknown segment) adds no codebook version either
+    bad = tmp_path / "bad.csv"
+    bad.write_text("segment_id,coder,code\nnot-a-segment,Ben,courage\n")
+    before = run("codebook", "versions", "--project", proj).out
+    r = run("import-gold", bad, "--add-codes", "--project", proj)
+    assert r.code == 2 and "unknown segment" in r.err
+    assert run("codebook", "versions", "--project", proj).out == before

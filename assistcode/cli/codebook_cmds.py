@@ -5,14 +5,18 @@ from pathlib import Path
 
 import click
 
-from ..codebook import load_codebook
+from ..codebook import load_codebook, parse_columns
 from ..model import Codebook
 from .base import cli, open_project, project_option
+
+columns_option = click.option(
+    "--columns", metavar="FIELD=COLUMN,...",
+    help="CSV/XLSX: which column holds each field when the names differ, e.g. id=code,definition=description.")
 
 
 @cli.group()
 def codebook() -> None:
-    """Validate, show and import codebooks (YAML or CSV)."""
+    """Validate, show and import codebooks (YAML, CSV, XLSX or REFI-QDA .qdc)."""
 
 
 def _print_codebook(cb: Codebook) -> None:
@@ -26,19 +30,21 @@ def _print_codebook(cb: Codebook) -> None:
 
 @codebook.command()
 @click.argument("file", type=click.Path(path_type=Path))
-def validate(file: Path) -> None:
+@columns_option
+def validate(file: Path, columns: str | None) -> None:
     """Check a codebook file; print its version hash."""
-    cb = load_codebook(file)
+    cb = load_codebook(file, columns=parse_columns(columns))
     click.echo(f"{file}: valid, {len(cb)} codes, version {cb.hash[:12]}")
 
 
 @codebook.command()
 @click.argument("file", type=click.Path(path_type=Path), required=False)
+@columns_option
 @project_option
-def show(file: Path | None, project_dir: Path) -> None:
+def show(file: Path | None, columns: str | None, project_dir: Path) -> None:
     """Show a codebook file, or the project's current codebook."""
     if file is not None:
-        _print_codebook(load_codebook(file))
+        _print_codebook(load_codebook(file, columns=parse_columns(columns)))
         return
     with open_project(project_dir) as project:
         _print_codebook(project.codebook())
@@ -46,11 +52,14 @@ def show(file: Path | None, project_dir: Path) -> None:
 
 @codebook.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
+@columns_option
 @project_option
-def import_codebook(file: Path, project_dir: Path) -> None:
-    """Import a codebook: it becomes the current version; earlier versions stay."""
+def import_codebook(file: Path, columns: str | None, project_dir: Path) -> None:
+    """Import a codebook (YAML, CSV, XLSX or .qdc): it becomes the current version; earlier versions stay."""
+    mapping = parse_columns(columns)
+    source = load_codebook(file, columns=mapping) if mapping else file  # checked before the project is opened
     with open_project(project_dir) as project:
-        cb, new = project.import_codebook(file)
+        cb, new = project.import_codebook(source)
     state = "new version" if new else "known version, now current"
     click.echo(f"Codebook {cb.name!r}: {len(cb)} codes, {state} {cb.hash[:12]}")
 

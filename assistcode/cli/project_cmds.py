@@ -9,7 +9,7 @@ import click
 
 from ..exports import annotations_frame, atomic_write, matrix_frame, write_frame, write_segments
 from ..errors import InputError
-from ..gold import read_gold
+from ..gold import import_adding_codes, read_gold
 from ..project import Project
 from ..readers import ReadOptions
 from ..transcripts import FORMATS as TRANSCRIPT_FORMATS
@@ -159,10 +159,12 @@ def segments(fmt: str, output: Path | None, project_dir: Path) -> None:
 @click.option("--skip-bad", is_flag=True, help="Import the good rows; count and report the bad ones.")
 @click.option("--replace", is_flag=True, help="A coder already imported: the file's codes replace that coder's on the "
               "segments it names (without it, a file that codes them differently is refused).")
+@click.option("--add-codes", is_flag=True, help="Codes not in the codebook (inductive coding) are added to a new "
+              "codebook version instead of refused.")
 @project_option
 def import_gold(file: Path, layout: str, unit_column: tuple[str, ...], coder_column: str, code_column: str,
                 code_columns: tuple[str, ...], coders: tuple[str, ...], split: str | None, empty: str,
-                encoding: str | None, skip_bad: bool, replace: bool, project_dir: Path) -> None:
+                encoding: str | None, skip_bad: bool, replace: bool, add_codes: bool, project_dir: Path) -> None:
     """Import human codes, checked against the project's segments and current codebook. Importing a coder again
     adds the segments new to that coder; codes that differ on segments already imported are refused unless
     --replace, which makes them the file's and reports what changed."""
@@ -176,7 +178,14 @@ def import_gold(file: Path, layout: str, unit_column: tuple[str, ...], coder_col
         options.update(coder_column=coder_column, code_columns=_split_columns(code_columns) or None)
     with open_project(project_dir) as project:
         table = read_gold(file, layout, **options)  # type: ignore[arg-type]
-        report = project.import_gold(table, skip_bad=skip_bad, replace=replace)
+        added: list[str] = []
+        if add_codes:
+            report, added = import_adding_codes(project, table, skip_bad=skip_bad, replace=replace)
+        else:
+            report = project.import_gold(table, skip_bad=skip_bad, replace=replace)
+    if added:
+        click.echo(f"Added {len(added)} code{'s' if len(added) != 1 else ''} to a new codebook version: "
+                   + ", ".join(added[:20]) + (" ..." if len(added) > 20 else ""), err=True)
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"Imported {report.annotations_added} codes on {report.seen_added} segment views "
