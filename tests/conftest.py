@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -41,6 +44,30 @@ def project(tmp_path: Path) -> Project:
     p = Project.init(tmp_path / "proj")
     yield p
     p.close()
+
+
+def in_ci() -> bool:
+    """``CI=true`` (or 1/yes): every test dependency must be present, and a missing one fails the run."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def need(module: str, why: str = "") -> ModuleType:
+    """Import a test dependency, inside the test (or fixture) that needs it: skip only that test where the module is
+    missing or fails to import locally, but fail under ``CI=true``, so a broken install never turns into skips."""
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # ImportError, or a module that breaks while importing
+        unavailable(f"test dependency {module} is not usable ({type(exc).__name__}: {exc})" + (f"; {why}" if why else ""))
+        raise  # unreachable: unavailable() always raises
+
+
+def unavailable(message: str) -> None:
+    """Something a test needs is missing (a module, a model file that fails to load): skip that test locally,
+    fail it under ``CI=true``."""
+    if in_ci():
+        pytest.fail(message + " (CI=true: a missing test dependency fails the run; install the test extras)",
+                    pytrace=False)
+    pytest.skip(message)
 
 
 def needs_shared(path: Path) -> Path:

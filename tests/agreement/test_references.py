@@ -22,8 +22,7 @@ from assistcode.agreement import (
 from assistcode.agreement._data import coerce
 from assistcode.agreement.uncertainty import gwet_se, kappa_se
 
-irr = pytest.importorskip("irrCAC.raw")
-krippendorff = pytest.importorskip("krippendorff")
+from ..conftest import need
 
 REL = 1e-12
 
@@ -60,6 +59,7 @@ def test_against_irrcac(data):
     assume(frame.notna().any(axis=1).sum() >= 2)  # irrCAC's variance divides by n(n - 1)
     # categories given explicitly: under pandas 3, irrCAC's own inference (stack().unique()) counts NaN as a category
     cats = sorted(set(frame.stack().dropna().tolist()))
+    irr = need("irrCAC.raw")
     cac = irr.CAC(frame, categories=cats, digits=18)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -82,16 +82,16 @@ def test_against_irrcac(data):
 @given(matrices(k=5), st.sampled_from(["nominal", "ordinal", "interval", "ratio"]))
 def test_alpha_against_krippendorff(data, level):
     arr = np.array([[np.nan if v is None else v for v in row] for row in data], dtype=float)
-    expected = krippendorff.alpha(reliability_data=arr, level_of_measurement=level)
+    expected = need("krippendorff").alpha(reliability_data=arr, level_of_measurement=level)
     assert close(krippendorff_alpha(data, level), expected)
 
 
 @settings(max_examples=100, deadline=None)
 @given(matrices(missing=False))
 def test_complete_data_against_statsmodels_and_nltk(data):
-    from nltk.metrics.agreement import AnnotationTask
-    from statsmodels.stats.inter_rater import aggregate_raters
-    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
+    AnnotationTask = need("nltk.metrics.agreement").AnnotationTask
+    inter_rater = need("statsmodels.stats.inter_rater")
+    aggregate_raters, sm_fleiss = inter_rater.aggregate_raters, inter_rater.fleiss_kappa
 
     table, _ = aggregate_raters(np.array(data).T)
     assert close(fleiss_kappa(data), sm_fleiss(table, method="fleiss"))
@@ -113,9 +113,10 @@ def pairs(draw, k=5):
 @settings(max_examples=150, deadline=None)
 @given(pairs())
 def test_two_coders_against_sklearn_statsmodels_nltk(pair):
-    from nltk.metrics.agreement import AnnotationTask
-    from sklearn.metrics import cohen_kappa_score
-    from statsmodels.stats.inter_rater import cohens_kappa, to_table
+    AnnotationTask = need("nltk.metrics.agreement").AnnotationTask
+    cohen_kappa_score = need("sklearn.metrics").cohen_kappa_score
+    inter_rater = need("statsmodels.stats.inter_rater")
+    cohens_kappa, to_table = inter_rater.cohens_kappa, inter_rater.to_table
 
     data, cats = pair
     a, b = data
@@ -157,7 +158,7 @@ def set_matrices(draw, missing=True):
 @given(set_matrices(), st.sampled_from(["masi", "jaccard"]))
 def test_set_alpha_against_nltk_algorithm(data, level):
     """nltk's alpha algorithm with our distance (nltk's masi_distance divides by zero on empty sets)."""
-    from nltk.metrics.agreement import AnnotationTask
+    AnnotationTask = need("nltk.metrics.agreement").AnnotationTask
 
     triples = [(str(c), str(u), v) for c, row in enumerate(data) for u, v in enumerate(row) if v is not None]
     task = AnnotationTask(triples, distance=lambda x, y: set_distance(x, y, level))
@@ -168,7 +169,8 @@ def test_set_alpha_against_nltk_algorithm(data, level):
 def test_masi_against_nltk_except_empty_sets():
     from itertools import combinations, product
 
-    from nltk.metrics.distance import jaccard_distance, masi_distance
+    distance = need("nltk.metrics.distance")
+    jaccard_distance, masi_distance = distance.jaccard_distance, distance.masi_distance
 
     sets = [frozenset(c) for n in range(1, 4) for c in combinations("abcd", n)]
     for a, b in product(sets, sets):
