@@ -4,7 +4,8 @@ run's per-code probabilities (``--features RUN``).
 
 Each code gets an L2-regularised logistic regression with class-balanced weights on standardised features; its
 ``predict_proba`` is the run's raw score, which :mod:`assistcode.calibration` turns into a calibrated probability and
-a decision. No unit's own label ever scores it or sets its threshold: a labelled unit is scored by a model fitted on
+a decision (default ``platt``: class balancing shifts the raw probabilities towards the rare class, so they are
+mapped back to frequencies; the F1 threshold, and so each decision, is the one ``threshold`` would take). No unit's own label ever scores it or sets its threshold: a labelled unit is scored by a model fitted on
 the other folds (folds by document, :func:`assistcode.calibration.group_folds`), and its threshold is fitted on
 scores cross-fitted again *inside* those folds; a unit nobody labelled is scored by the model fitted on all labels,
 its threshold fitted on the labelled units' cross-fitted scores. A code whose training part has fewer than
@@ -109,7 +110,7 @@ def _fill(raw: np.ndarray) -> np.ndarray:
 
 
 def train_and_score(x: np.ndarray, labels: np.ndarray, groups: Sequence[str], *, targets: np.ndarray | None = None,
-                    method: str = "threshold", folds: int = 5, seed: int = 0, exclusive: bool = False,
+                    method: str = "platt", folds: int = 5, seed: int = 0, exclusive: bool = False,
                     label_source: str | None = None) -> TrainedScores:
     """Score the ``targets`` (a bool mask; default: every unit) from ``labels`` (units x codes, 1/0, NaN on units
     nobody labelled), cross-fitted by document as the module says, and calibrate the scores into decisions."""
@@ -229,7 +230,7 @@ def _label_summary(labels: np.ndarray, codes: Sequence[str], groups: Sequence[st
             "hash": hash_json(np.where(np.isnan(labels), -1, labels).astype(int).tolist())}
 
 
-def run_trained(project: Any, *, train_with: str, features: str | None = None, method: str = "threshold",
+def run_trained(project: Any, *, train_with: str, features: str | None = None, method: str = "platt",
                 folds: int = 5, seed: int = 0, codebook: Codebook | None = None,
                 embedder: Any = None) -> tuple[RunResult, list[str]]:
     """Train per-code classifiers on ``train_with``'s labels, score every segment (cross-fitted where labelled),

@@ -134,7 +134,7 @@ def test_trained_run_through_the_cli(run, tmp_path):
 
     manifest = json.loads(manifest)
     assert manifest["labels"]["train_with"] == "A" and manifest["labels"]["units"] == 60
-    assert manifest["calibration"]["method"] == "threshold"
+    assert manifest["calibration"]["method"] == "platt"
     out = run("eval", "--project", proj, "--coders", "A,run1:all-MiniLM-L6-v2-int8+logreg:trained", "--reference", "A",
               "--n-boot", "0", "--json")
     assert out.code == 0, out.err

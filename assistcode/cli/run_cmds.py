@@ -15,31 +15,12 @@ from ..providers.base import canonical as canonical_provider
 from ..prompts import codebook_context, get_template, list_templates
 from ..runs import store as rs
 from ..runs.engine import RunConfig, code_project
-from .base import cli, open_project, project_option
+from .base import cli, open_project, progress_printer, project_option
 
 
 def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("coding"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                        TextColumn("tok {task.fields[tokens]} fail {task.fields[failed]} calls {task.fields[calls]} "
-                                   "cache {task.fields[cache]} ${task.fields[spent]}"),
-                        transient=False)
-    state: dict[str, Any] = {"task": None}
-
-    def update(s: dict[str, Any]) -> None:
-        if state["task"] is None:
-            state["task"] = progress.add_task("coding", total=s["total"], completed=0, rate="-", calls=0, cache=0, spent="0",
-                                              tokens="0", failed=0)
-            state["start"] = s["done"]
-            state["t0"] = time.perf_counter()
-        elapsed = max(time.perf_counter() - state["t0"], 1e-9)
-        progress.update(state["task"], completed=s["done"], rate=f"{(s['done'] - state['start']) / elapsed:.1f}",
-                        calls=s["calls"], cache=s["cache_hits"], spent=f"{s['spent']:.4f}", tokens=f"{s['tokens']:,.0f}",
-                        failed=s["failed"])
-
-    return progress, update
+    """The progress bar of ``code`` (on stderr): see :func:`assistcode.cli.base.progress_printer`."""
+    return progress_printer("coding")
 
 
 def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
@@ -105,6 +86,13 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
 @click.option("--examples", "examples_from", help="Few-shot examples: `reviewed` (settled review decisions) or a JSON "
               "file of [{text, codes}]. Units used as examples are left out of that run's agreement.")
 @click.option("--n-examples", type=int, default=6, show_default=True, help="How many reviewed examples at most.")
+@click.option("--context-turns", type=click.IntRange(min=0), default=None,
+              help="Preceding turns shown to the model as context, never coded [default: 1 for interviews, 0 else].")
+@click.option("--skip-role", "skip_roles", multiple=True, metavar="ROLE",
+              help="Leave this role's turns uncoded: interviewer, participant, or none to code every turn (repeatable) "
+                   "[default: interviewer for interviews].")
+@click.option("--skip-speaker", "skip_speakers", multiple=True, metavar="NAME",
+              help="Leave this speaker's turns uncoded (repeatable, case-insensitive).")
 @click.option("--json", "as_json", is_flag=True)
 @project_option
 def code_cmd(provider: str, model: str, template: str | None, base_url: str | None, api_key_env: str | None,
@@ -112,15 +100,15 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
              max_tokens: int, seed: int | None, timeout: float, max_attempts: int, backoff_cap: float, max_cost: float | None,
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
              calibrate_with: str | None, calibration: str | None, train_with: str | None, features_run: str | None,
-             examples_from: str | None, n_examples: int, as_json: bool,
-             project_dir: Path) -> None:
+             examples_from: str | None, n_examples: int, context_turns: int | None, skip_roles: tuple[str, ...],
+             skip_speakers: tuple[str, ...], as_json: bool, project_dir: Path) -> None:
     """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice.
 
     Exit status: 0 every segment coded, 2 bad input, 3 some segments failed, 4 every segment failed (or nothing
     could be sent), 1 the store or the run is busy (another command holds it)."""
     provider = canonical_provider(provider)  # a misspelt provider is named before anything else is checked
     if provider == "trained":
-        _code_trained(project_dir, train_with, features_run, codebook_file)
+        _code_trained(project_dir, train_with, features_run, codebook_file, calibration)
         return
     if provider == "similarity":
         from ..similarity import run_similarity
@@ -157,7 +145,9 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
                        concurrency=concurrency, samples=samples, batch_size=batch_size, max_attempts=max_attempts,
                        backoff_cap=backoff_cap,
                        max_cost=max_cost, price=price, context_window=context_window, local_only=local_only,
-                       provider_options=options, calibration=calibration, calibrate_with=calibrate_with)
+                       provider_options=options, calibration=calibration, calibrate_with=calibrate_with,
+                       context_turns=context_turns, skip_roles=tuple(skip_roles) if skip_roles else None,
+                       skip_speakers=tuple(skip_speakers))
     if local_only and provider == "openai" and not base_url:
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     config.validate()  # one line naming the option, before the project is opened
@@ -208,7 +198,7 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
 
 
 def _code_trained(project_dir: Path, train_with: str | None, features_run: str | None,
-                  codebook_file: Path | None) -> None:
+                  codebook_file: Path | None, calibration: str | None) -> None:
     from ..errors import InputError
     from ..trained import run_trained
 
@@ -217,7 +207,8 @@ def _code_trained(project_dir: Path, train_with: str | None, features_run: str |
                          field="--train-with")
     with open_project(project_dir) as project:
         codebook = load_codebook(codebook_file) if codebook_file else None
-        result, notes = run_trained(project, train_with=train_with, features=features_run, codebook=codebook)
+        result, notes = run_trained(project, train_with=train_with, features=features_run, codebook=codebook,
+                                    **({"method": calibration} if calibration else {}))
     for note in notes:
         click.echo(f"note: {note}", err=True)
     state = "already finished" if result.already_finished else f"trained and scored in {result.seconds:.1f} s"

@@ -80,7 +80,7 @@ def _headline(agree: dict[str, Any]) -> float | None:
 
 def learning_curve(project: Any, train_with: str, *, sizes: Sequence[int] = SIZES, code: str | None = None,
                    seed: int = 0, n_boot: int = 1000, ci_level: float = 0.95, folds: int = 5,
-                   method: str = "threshold", embedder: Any = None) -> dict[str, Any]:
+                   method: str = "platt", embedder: Any = None) -> dict[str, Any]:
     """Train ``trained`` on nested seeded samples of ``train_with``'s labelled documents and measure agreement with
     ``train_with`` on the labelled units outside the largest sample, beside the humans' agreement there.
     ``embedder``: anything with the :class:`assistcode.similarity.Embedder` ``embed`` method (default: a new one)."""

@@ -28,9 +28,11 @@ from _report import emit  # noqa: E402
 from convabuse import data_dir, load_project, prepare  # noqa: E402
 from convabuse_bench import score  # noqa: E402
 
+from assistcode.calibration import brier, expected_calibration_error  # noqa: E402
 from assistcode.evaluate.learning_curve import learning_curve  # noqa: E402
+from assistcode.runs.scores import load_scores  # noqa: E402
 from assistcode.similarity import Embedder  # noqa: E402
-from assistcode.trained import C, HEAD, run_trained  # noqa: E402
+from assistcode.trained import C, HEAD, label_matrix, run_trained  # noqa: E402
 
 SIZES = (50, 100, 200, 500, 1000)
 
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                  "segment": "the user's turn alone (the annotators also saw the three turns before it)",
                  "labels": "the annotators' strict majority (consensus)",
                  "classifier": {"head": HEAD, "C": C, "class_weight": "balanced", "features": "MiniLM int8 embeddings, standardised",
-                                "calibration": "threshold (F1), cross-fitted by document"}}
+                                "calibration": "platt + F1 threshold, cross-fitted by document"}}
     embedder = CachedEmbedder()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -80,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
                               "run": result.run.coder, "seconds": seconds, "embedding_seconds": embedder.seconds,
                               "notes": notes, "cross_fitting": result.run.manifest.get("cross_fitting"),
                               **score(project, result.run.coder, args.n_boot)}
+        scores = load_scores(project.db, result.run.id)
+        labels = label_matrix(project.db, "consensus", project.codebook(), scores.segment_ids)
+        codes = [c.id for c in project.codebook().codes]
+        for j, code in enumerate(scores.codes):  # every probability cross-fitted: never fitted on its own label
+            y = labels[:, codes.index(code)]
+            out["trained_all"]["labels"][code]["calibration"] = {
+                "ece_10_bins": expected_calibration_error(scores.prob[:, j], y), "brier": brier(scores.prob[:, j], y)}
         median = out["trained_all"]["labels"][args.code]["annotator_vs_others_median_kappa"]
         target = 0.8 * median
         curves = []
