@@ -15,12 +15,31 @@ from ..providers.base import canonical as canonical_provider
 from ..prompts import codebook_context, get_template, list_templates
 from ..runs import store as rs
 from ..runs.engine import RunConfig, code_project
-from .base import cli, open_project, progress_printer, project_option
+from .base import cli, open_project, project_option
 
 
 def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped-def]
-    """The progress bar of ``code`` (on stderr): see :func:`assistcode.cli.base.progress_printer`."""
-    return progress_printer("coding")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("coding"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                        TextColumn("tok {task.fields[tokens]} fail {task.fields[failed]} calls {task.fields[calls]} "
+                                   "cache {task.fields[cache]} ${task.fields[spent]}"),
+                        transient=False)
+    state: dict[str, Any] = {"task": None}
+
+    def update(s: dict[str, Any]) -> None:
+        if state["task"] is None:
+            state["task"] = progress.add_task("coding", total=s["total"], completed=0, rate="-", calls=0, cache=0, spent="0",
+                                              tokens="0", failed=0)
+            state["start"] = s["done"]
+            state["t0"] = time.perf_counter()
+        elapsed = max(time.perf_counter() - state["t0"], 1e-9)
+        progress.update(state["task"], completed=s["done"], rate=f"{(s['done'] - state['start']) / elapsed:.1f}",
+                        calls=s["calls"], cache=s["cache_hits"], spent=f"{s['spent']:.4f}", tokens=f"{s['tokens']:,.0f}",
+                        failed=s["failed"])
+
+    return progress, update
 
 
 def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
@@ -86,13 +105,6 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
 @click.option("--examples", "examples_from", help="Few-shot examples: `reviewed` (settled review decisions) or a JSON "
               "file of [{text, codes}]. Units used as examples are left out of that run's agreement.")
 @click.option("--n-examples", type=int, default=6, show_default=True, help="How many reviewed examples at most.")
-@click.option("--context-turns", type=click.IntRange(min=0), default=None,
-              help="Preceding turns shown to the model as context, never coded [default: 1 for interviews, 0 else].")
-@click.option("--skip-role", "skip_roles", multiple=True, metavar="ROLE",
-              help="Leave this role's turns uncoded: interviewer, participant, or none to code every turn (repeatable) "
-                   "[default: interviewer for interviews].")
-@click.option("--skip-speaker", "skip_speakers", multiple=True, metavar="NAME",
-              help="Leave this speaker's turns uncoded (repeatable, case-insensitive).")
 @click.option("--json", "as_json", is_flag=True)
 @project_option
 def code_cmd(provider: str, model: str, template: str | None, base_url: str | None, api_key_env: str | None,
@@ -100,8 +112,8 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
              max_tokens: int, seed: int | None, timeout: float, max_attempts: int, backoff_cap: float, max_cost: float | None,
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
              calibrate_with: str | None, calibration: str | None, train_with: str | None, features_run: str | None,
-             examples_from: str | None, n_examples: int, context_turns: int | None, skip_roles: tuple[str, ...],
-             skip_speakers: tuple[str, ...], as_json: bool, project_dir: Path) -> None:
+             examples_from: str | None, n_examples: int, as_json: bool,
+             project_dir: Path) -> None:
     """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice.
 
     Exit status: 0 every segment coded, 2 bad input, 3 some segments failed, 4 every segment failed (or nothing
@@ -145,9 +157,7 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
                        concurrency=concurrency, samples=samples, batch_size=batch_size, max_attempts=max_attempts,
                        backoff_cap=backoff_cap,
                        max_cost=max_cost, price=price, context_window=context_window, local_only=local_only,
-                       provider_options=options, calibration=calibration, calibrate_with=calibrate_with,
-                       context_turns=context_turns, skip_roles=tuple(skip_roles) if skip_roles else None,
-                       skip_speakers=tuple(skip_speakers))
+                       provider_options=options, calibration=calibration, calibrate_with=calibrate_with)
     if local_only and provider == "openai" and not base_url:
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     config.validate()  # one line naming the option, before the project is opened
