@@ -65,7 +65,7 @@ class RenderedPrompt:
         return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.messages)
 
 
-_PER_CALL = frozenset({"segment", "segments", "code", "options"})
+_PER_CALL = frozenset({"segment", "segments", "code", "options", "context"})
 
 
 @dataclass(frozen=True)

@@ -212,3 +212,72 @@ def test_offsets_invariant_on_service_formats(parts, lead, method):
         previous_end = s.end
     parsed = transcript_turns(text, method)
     assert [(s, e, sp) for s, e, sp, _, _ in parsed.turns] == [(s.start, s.end, s.speaker) for s in segs]
+
+
+CODEBOOK = "name: t\ncodes:\n  - {id: paper, name: Paper, definition: Talk of paper records.}\n"
+
+
+def _interview_project(tmp_path):
+    (tmp_path / "cb.yaml").write_text(CODEBOOK)
+    project = Project.init(tmp_path / "p")
+    project.import_corpus([FIXTURES / "otter.txt"])
+    project.import_codebook(tmp_path / "cb.yaml")
+    return project
+
+
+def test_interview_defaults_skip_the_interviewer_and_show_the_question(tmp_path):
+    from assistcode.providers.mock import MockProvider
+    from assistcode.runs.engine import Engine, RunConfig, code_project, select_segments
+
+    project = _interview_project(tmp_path)
+    config = RunConfig(provider="mock", model="kw", context_turns=None, skip_roles=None)
+    result = code_project(project, config, provider=MockProvider("kw"))
+    assert result.counts["ok"] == 2  # Ben's two answers; Ana's questions are context only
+    manifest = result.run.manifest
+    assert manifest["selection"] == {"context_turns": 1, "skip_roles": ["interviewer"], "skip_speakers": []}
+    segs = project.segments()
+    engine = Engine(project.db, project.codebook(), RunConfig(provider="mock", model="kw", context_turns=1))
+    engine.contexts = {segs[1].id: context_text([segs[0]])}
+    prompt = engine.render([segs[1]]).text
+    assert 'Context: the turn before the segment' in prompt and segs[0].text in prompt
+    assert prompt.index(segs[0].text) < prompt.index(segs[1].text)
+    plain = Engine(project.db, project.codebook(), RunConfig(provider="mock", model="kw")).render([segs[1]]).text
+    assert segs[0].text not in plain and "Context" not in plain
+    fingerprints = {Engine(project.db, project.codebook(), RunConfig(provider="mock", model="kw", context_turns=n))
+                    .fingerprint(segs) for n in (0, 1, 2)}
+    assert len(fingerprints) == 3  # the setting is part of what a run is
+    assert len(select_segments(segs, RunConfig(skip_roles=("none",), skip_speakers=("ANA SILVA",)))) == 2
+    with pytest.raises(Exception, match="unknown role 'boss'"):
+        select_segments(segs, RunConfig(skip_roles=("boss",)))
+    project.close()
+
+
+def test_cli_import_and_code_with_roles_and_skips(run, tmp_path):
+    import json
+
+    proj = tmp_path / "p"
+    (tmp_path / "cb.yaml").write_text(CODEBOOK)
+    assert run("init", proj).code == 0
+    r = run("import", FIXTURES / "rev_speakers.txt", FIXTURES / "bad.txt", "--project", proj)
+    assert r.code == 0 and "formats: 1 rev, 1 trint" in r.out
+    assert "note: rev_speakers.txt: interviewer: Speaker 1 (asked the most questions; turns with a question: " \
+           "Speaker 1 2, Speaker 2 0); override with --interviewer NAME" in r.err
+    assert r.err.count("warning: bad.txt:") == 4
+    assert run("codebook", "import", tmp_path / "cb.yaml", "--project", proj).code == 0
+    code = ("code", "--provider", "mock", "--model", "kw", "--json", "--project", proj)
+    assert json.loads(run(*code).out)["counts"]["ok"] == 4  # all but the interviewer: 2 in each file (1 unnamed)
+    assert json.loads(run(*code, "--skip-role", "none").out)["counts"]["ok"] == 8
+    assert json.loads(run(*code, "--skip-role", "none", "--skip-speaker", "speaker 2").out)["counts"]["ok"] == 6
+    r = run(*code, "--skip-speaker", "Nobody")
+    assert r.code == 2 and "no speaker named 'nobody'" in r.err and len(r.err.strip().splitlines()) == 1
+    named = tmp_path / "q"
+    run("init", named)
+    r = run("import", FIXTURES / "rev_speakers.txt", "--interviewer", "Speaker 2", "--transcript-format", "rev",
+            "--project", named)
+    assert r.code == 0 and "note:" not in r.err
+    opened = Project.init(named)
+    roles = {s.speaker: s.role for s in opened.segments()}
+    opened.close()
+    assert roles == {"Speaker 1": "participant", "Speaker 2": "interviewer"}
+    r = run("import", FIXTURES / "plain.txt", "--transcript-format", "otr", "--project", named)
+    assert r.code == 2

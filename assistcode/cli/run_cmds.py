@@ -105,6 +105,13 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
 @click.option("--examples", "examples_from", help="Few-shot examples: `reviewed` (settled review decisions) or a JSON "
               "file of [{text, codes}]. Units used as examples are left out of that run's agreement.")
 @click.option("--n-examples", type=int, default=6, show_default=True, help="How many reviewed examples at most.")
+@click.option("--context-turns", type=click.IntRange(min=0), default=None,
+              help="Preceding turns shown to the model as context, never coded [default: 1 for interviews, 0 else].")
+@click.option("--skip-role", "skip_roles", multiple=True, metavar="ROLE",
+              help="Leave this role's turns uncoded: interviewer, participant, or none to code every turn (repeatable) "
+                   "[default: interviewer for interviews].")
+@click.option("--skip-speaker", "skip_speakers", multiple=True, metavar="NAME",
+              help="Leave this speaker's turns uncoded (repeatable, case-insensitive).")
 @click.option("--json", "as_json", is_flag=True)
 @project_option
 def code_cmd(provider: str, model: str, template: str | None, base_url: str | None, api_key_env: str | None,
@@ -112,8 +119,8 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
              max_tokens: int, seed: int | None, timeout: float, max_attempts: int, backoff_cap: float, max_cost: float | None,
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
              calibrate_with: str | None, calibration: str | None, train_with: str | None, features_run: str | None,
-             examples_from: str | None, n_examples: int, as_json: bool,
-             project_dir: Path) -> None:
+             examples_from: str | None, n_examples: int, context_turns: int | None, skip_roles: tuple[str, ...],
+             skip_speakers: tuple[str, ...], as_json: bool, project_dir: Path) -> None:
     """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice.
 
     Exit status: 0 every segment coded, 2 bad input, 3 some segments failed, 4 every segment failed (or nothing
@@ -157,7 +164,9 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
                        concurrency=concurrency, samples=samples, batch_size=batch_size, max_attempts=max_attempts,
                        backoff_cap=backoff_cap,
                        max_cost=max_cost, price=price, context_window=context_window, local_only=local_only,
-                       provider_options=options, calibration=calibration, calibrate_with=calibrate_with)
+                       provider_options=options, calibration=calibration, calibrate_with=calibrate_with,
+                       context_turns=context_turns, skip_roles=tuple(skip_roles) if skip_roles else None,
+                       skip_speakers=tuple(skip_speakers))
     if local_only and provider == "openai" and not base_url:
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     config.validate()  # one line naming the option, before the project is opened

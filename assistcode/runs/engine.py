@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import __version__
-from ..corpus import iter_segments
+from ..corpus import context_text, iter_segments, preceding
 from ..errors import InputError
 from ..ids import canonical_json, hash_json, sha256_text
 from ..store.db import StoreBusy, busy_timeout, store_wait, transaction
@@ -71,6 +71,13 @@ class RunConfig:
     local_only: bool = False
     examples: list[dict[str, Any]] = field(default_factory=list)
     provider_options: dict[str, Any] = field(default_factory=dict)
+    context_turns: int | None = 0
+    """Preceding turns shown to the model as ``{{ context }}`` (never coded); ``None``: 1 for interviews (segments
+    with roles), else 0."""
+    skip_roles: tuple[str, ...] | None = ()
+    """Roles left uncoded (``interviewer``); ``None``: the interviewer's turns for interviews, nothing otherwise."""
+    skip_speakers: tuple[str, ...] = ()
+    """Speakers whose turns are left uncoded (case-insensitive)."""
     calibration: str | None = None
     """Scoring templates: none | contextual | threshold | platt | isotonic (default: see runs/scoring.py)."""
     calibrate_with: str | None = None
@@ -191,6 +198,8 @@ class Engine:
         self._key_prefix: str | None = None
         self._corpus_key: tuple[Sequence[Segment], str] | None = None
         self._context = {"codes": codebook_context(codebook), "codebook_name": codebook.name, "examples": config.examples}
+        self.contexts: dict[str, str] = {}
+        """Segment id -> its preceding turns as text (``{{ context }}``), set by :func:`code_project`."""
         self.scoring = Scoring(self) if self.template.output in SCORING_OUTPUTS else None
         if self.scoring is None and (config.calibration or config.calibrate_with):
             raise InputError(f"template {self.template.name!r} generates its codes: --calibration and --calibrate-with "
@@ -213,10 +222,12 @@ class Engine:
 
     def render(self, group: Sequence[Segment]) -> RenderedPrompt:
         names = self.labels(group) if self.template.output == "batch" else [s.id for s in group]
-        segs = [{"id": name, "text": s.text, "speaker": s.speaker} for name, s in zip(names, group)]
+        contexts = self.contexts
+        segs = [{"id": name, "text": s.text, "speaker": s.speaker, "role": s.role, "start_time": s.start_time,
+                 "context": contexts.get(s.id, "")} for name, s in zip(names, group)]
         if self.template.output == "batch":
-            return self.template.render(segments=segs, **self._context)
-        return self.template.render(segment=segs[0], **self._context)
+            return self.template.render(segments=segs, context="", **self._context)
+        return self.template.render(segment=segs[0], context=segs[0]["context"], **self._context)
 
     def schema(self, group: Sequence[Segment]) -> dict[str, Any]:
         if self.template.output != "batch":  # the same for every call: build it once
@@ -244,6 +255,7 @@ class Engine:
                           "corpus": self._corpus(segments), "samples": c.samples,
                           "batch_size": c.batch_size if self.template.output == "batch" else 1,
                           "examples": hash_json(c.examples), "options": {k: str(v) for k, v in c.provider_options.items()},
+                          **({"context_turns": c.context_turns} if c.context_turns else {}),
                           **({"calibration": self.scoring.method, "calibrate_with": c.calibrate_with} if self.scoring else {})})
 
     def groups(self, segments: Sequence[Segment]) -> list[list[Segment]]:
@@ -281,6 +293,8 @@ class Engine:
             "corpus": {"fingerprint": self._corpus(segments), "segments": len(segments)},
             "examples": {"count": len(c.examples), "hash": hash_json(c.examples),
                          "segments": [e["segment_id"] for e in c.examples if e.get("segment_id")]},
+            "selection": {"context_turns": c.context_turns or 0, "skip_roles": list(c.skip_roles or ()),
+                          "skip_speakers": list(c.skip_speakers)},
             "price_usd_per_m_tokens": asdict(self.price) if self.price else None,
             "package": {"assistcode": __version__, "python": platform.python_version()},
             **({"scoring": self.scoring.manifest()} if self.scoring else {}),
@@ -646,11 +660,47 @@ def code_project(project: Any, config: RunConfig, *, codebook: Codebook | None =
         config.local_only = True  # the project's setting holds for every run
         if config.provider == "openai" and not config.base_url:
             config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-    segments = list(iter_segments(project.db))
+    everything = list(iter_segments(project.db))
+    segments = select_segments(everything, config)
     if segment_ids is not None:
         wanted = set(segment_ids)
         segments = [s for s in segments if s.id in wanted]
     if not segments:
+        if everything:
+            raise InputError("every segment is left out by --skip-role / --skip-speaker",
+                             hint="pass --skip-role none to code every role")
         raise InputError("the project has no segments to code", hint="import transcripts first (assistcode import)")
     engine = Engine(project.db, codebook, config, provider=provider, project_dir=project.path, progress=progress)
+    if config.context_turns:
+        wanted_ids = {s.id for s in segments}
+        engine.contexts = {k: context_text(v) for k, v in preceding(everything, config.context_turns).items()
+                           if k in wanted_ids and v}
     return asyncio.run(engine.run(segments, dry_run=dry_run))
+
+
+ROLES = ("interviewer", "participant")
+
+
+def select_segments(segments: Sequence[Segment], config: RunConfig) -> list[Segment]:
+    """The segments a run codes: all but the skipped roles and speakers. Settles ``None`` settings of ``config``
+    (interviews, where segments have roles: skip the interviewer, one turn of context; else neither)."""
+    interview = any(s.role for s in segments)
+    if config.context_turns is None:
+        config.context_turns = 1 if interview else 0
+    if config.context_turns < 0:
+        raise InputError(f"must be 0 or more, not {config.context_turns}", field="--context-turns")
+    if config.skip_roles is None:
+        config.skip_roles = ("interviewer",) if interview else ()
+    roles = {r.strip().casefold() for r in config.skip_roles} - {"none", ""}
+    for r in sorted(roles - set(ROLES)):
+        raise InputError(f"unknown role {r!r}", field="--skip-role", hint="roles: interviewer, participant, or none")
+    config.skip_roles = tuple(sorted(roles))
+    speakers = {n.strip().casefold() for n in config.skip_speakers if n.strip()}
+    if speakers:
+        present = {s.speaker.casefold() for s in segments if s.speaker}
+        for n in sorted(speakers - present):
+            raise InputError(f"no speaker named {n!r} in the project", field="--skip-speaker",
+                             hint="speakers: " + ", ".join(sorted({s.speaker for s in segments if s.speaker})[:12]))
+    if not roles and not speakers:
+        return list(segments)
+    return [s for s in segments if not (s.role in roles or (s.speaker and s.speaker.casefold() in speakers))]

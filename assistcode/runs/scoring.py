@@ -94,11 +94,12 @@ class Scoring:
     def questions(self, segment: dict[str, Any]) -> tuple[list[list[dict[str, str]]], list[list[str]], str]:
         """One segment's questions, the answers each allows, and the hash of the rendered prompts."""
         e = self.engine
+        context = e.contexts.get(segment["id"], "")  # the turns before it, shown and never coded
         if self.kind == "per-code":
-            rendered = [e.template.render(segment=segment, code=c, **e._context) for c in self.codes]
+            rendered = [e.template.render(segment=segment, code=c, context=context, **e._context) for c in self.codes]
             answers = [YES_NO] * len(rendered)
         else:
-            rendered = [e.template.render(segment=segment, options=self.options, **e._context)]
+            rendered = [e.template.render(segment=segment, options=self.options, context=context, **e._context)]
             answers = [[o["label"] for o in self.options]]
         digest = sha256_text("\x1f".join(r.hash for r in rendered))
         return [list(r.messages) for r in rendered], answers, digest

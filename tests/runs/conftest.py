@@ -28,6 +28,10 @@ def make_project(tmp_path, n_docs=4, turns=6) -> Project:
     (tmp_path / "cb.yaml").write_text(CODEBOOK)
     project = Project.init(tmp_path / "proj")
     project.import_corpus([folder])
+    # a plain corpus: every turn coded, no context (the interview defaults, skipping the interviewer's turns with one
+    # turn of context, are tested in tests/test_transcripts.py)
+    with project.db:
+        project.db.execute("UPDATE segments SET role = NULL")
     project.import_codebook(tmp_path / "cb.yaml")
     return project
 
