@@ -82,11 +82,11 @@ def label_cuts(text: str, pattern: str | re.Pattern[str] | None = None, speakers
     found = list(_LABEL_LINE.finditer(text))
     if not found:
         return None
-    names = Counter(m.group("name") for m in found if m.group("name"))
+    groups = [m.group("speaker", "name", "time") for m in found]
+    names = Counter(g[1] for g in groups if g[1])
     known = set(speakers)
-    cuts = [(m.start(), m.end(), (m.group("speaker") or m.group("name")).strip(),
-             seconds(m.group("time")) if m.group("time") else None)
-            for m in found if m.group("speaker") or names[m.group("name")] >= 2 or m.group("name") in known]
+    cuts = [(m.start(), m.end(), (sp or name).strip(), seconds(time) if time else None)
+            for m, (sp, name, time) in zip(found, groups) if sp or names[name] >= 2 or name in known]
     return cuts or None
 
 

@@ -75,7 +75,7 @@ def _combined(shapes: Iterable[str]) -> re.Pattern[str]:
 
 _ALL = _combined(SERVICE_SHAPES)
 _BY_FORMAT = {name: _combined(shapes) for name, shapes in FORMATS.items() if shapes}
-_CLOCK = re.compile(r"\d:\d\d")
+_CLOCK = re.compile(r":\d\d")  # a literal first: a fast scan for anything like a time
 _TRAILING_STAMP = re.compile(rf"[ \t]*\#({_TIME})(?:-\d)?\#[ \t]*\Z")
 _OTTER_FOOTER = re.compile(r"\n[ \t]*Transcribed by https?://otter\.ai[ \t]*\Z")
 _INTERVIEWER_LABEL = re.compile(
@@ -164,9 +164,9 @@ def _spans(text: str, cuts: Sequence[tuple[int, int, str | None, float | None]],
     """Trimmed, non-empty turns between cut points; returns them and the text before the first cut."""
     turns: list[Turn] = []
     append = turns.append
-    n = len(cuts)
-    for i, (label_start, body, speaker, time) in enumerate(cuts):
-        end = cuts[i + 1][0] if i + 1 < n else len(text)
+    ends = [c[0] for c in cuts[1:]]
+    ends.append(len(text))
+    for (label_start, body, speaker, time), end in zip(cuts, ends):
         piece = text[body:end]
         stripped = piece.strip()
         if not stripped:
@@ -244,31 +244,30 @@ def infer_roles(text: str, turns: list[Turn], interviewers: Sequence[str] = ()) 
     """Give each turn with a speaker a role. Named interviewers (``--interviewer``, case-insensitive) win; else
     speakers labelled as such (``Interviewer``, ``I``, ``Q``, ``Moderator``...); else the speaker who asks the most
     questions (turns with a ``?``), when one does so more than any other. The rest are participants."""
-    names = [t[2] for t in turns if t[2] is not None]
-    if not names:
+    distinct = {t[2] for t in turns}
+    distinct.discard(None)
+    if not distinct:
         return turns, {}
-    asked: Counter[str] = Counter()
-    find = text.find
-    for s, e, speaker, _, _ in turns:
-        if speaker is not None and find("?", s, e) != -1:
-            asked[speaker] += 1
-    distinct = set(names)
-    how: str
+    evidence: dict[str, Any]
     if interviewers:
         wanted = {n.casefold() for n in interviewers}
         chosen = {n for n in distinct if n.casefold() in wanted}
-        how = "named"
+        evidence = {"interviewers": sorted(chosen), "how": "named" if chosen else "none"}
     else:
         chosen = {n for n in distinct if _INTERVIEWER_LABEL.fullmatch(n)}
-        how = "label"
-        if not chosen and len(distinct) > 1:
-            ranked = asked.most_common(2)
-            if ranked and ranked[0][1] > 0 and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
-                chosen = {ranked[0][0]}
-                how = "inferred"
-    evidence = {"interviewers": sorted(chosen), "how": how if chosen else "none",
-                "questions": {n: asked.get(n, 0) for n in sorted(distinct)},
-                "turns": dict(sorted(Counter(names).items()))}
+        evidence = {"interviewers": sorted(chosen), "how": "label"}
+    if not chosen:  # the evidence: who asks questions
+        asked: Counter[str] = Counter()
+        find = text.find
+        for s, e, speaker, _, _ in turns:
+            if speaker is not None and find("?", s, e) != -1:
+                asked[speaker] += 1
+        ranked = asked.most_common(2)
+        if not interviewers and len(distinct) > 1 and ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+            chosen = {ranked[0][0]}
+        evidence = {"interviewers": sorted(chosen), "how": "inferred" if chosen else "none",
+                    "questions": {n: asked.get(n, 0) for n in sorted(distinct)},
+                    "turns": dict(sorted(Counter(t[2] for t in turns if t[2] is not None).items()))}
     out = [(s, e, sp, t, None if sp is None else INTERVIEWER if sp in chosen else PARTICIPANT)
            for s, e, sp, t, _ in turns]
     return out, evidence
