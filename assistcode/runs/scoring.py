@@ -195,9 +195,13 @@ class Scoring:
         if e.config.calibrate_with:
             labels = label_matrix(e.db, e.config.calibrate_with, e.codebook, matrix.segment_ids, matrix.codes)
         cf = sc.load_content_free(e.db, run.id, matrix.codes) if self.method == "contextual" else None
+        allow_none = True
+        if labels is not None and self.exclusive:  # labels that put a code on every unit they saw: always decide one
+            seen = ~np.isnan(labels).all(axis=1)
+            allow_none = not (seen.any() and (np.nan_to_num(labels[seen]).sum(axis=1) > 0).all())
         cal = calibrate(matrix.raw, method=self.method, labels=labels,
                         groups=[docs.get(s, s) for s in matrix.segment_ids], content_free=cf, exclusive=self.exclusive,
-                        allow_none=True, label_source=e.config.calibrate_with, codes=matrix.codes,
+                        allow_none=allow_none, label_source=e.config.calibrate_with, codes=matrix.codes,
                         unit_ids=matrix.segment_ids)
         cal.manifest.setdefault("label_source", e.config.calibrate_with)
         if labels is not None:

@@ -1,0 +1,264 @@
+"""Which offline method codes best (issue 12, "Measure"): one run per method on the same units, agreement with the
+reference with 95% intervals, paired bootstrap differences against today's ``deductive`` template (resampling
+documents), and the cost of each method on the local model as ratios to ``deductive``.
+
+Data sets:
+- the seed gold standard (20 quotes, 3 exclusive themes, coded by the paper's authors);
+- ConvAbuse (CC BY 4.0), the seeded sample stratified on "abusive" (200 by default), with the annotators' majority
+  as the reference and, per label, the annotators' median kappa with the majority of the others beside it.
+
+Methods: ``deductive`` (generated JSON), ``score-choice`` (exclusive codebooks only) and ``score-per-code``, each raw
+(calibration none), contextual (content-free inputs) and cross-fitted (Platt map and per-code thresholds fitted on
+the reference's labels of other documents only), and ``similarity`` (cross-fitted the same way). Calibrated
+variants reuse the raw run's cached calls: they cost nothing more, and their cost is the raw run's.
+
+Tokens per segment are the tokens the model evaluated: for the scoring templates the count after prefix reuse (what
+``LocalProvider.score`` reports); for ``deductive``, the prompt tokens past the prefix shared with the previous call
+(llama.cpp reuses it) plus the generated tokens.
+
+    nice python eval/bench/quality_bench.py [--data /work/shared/data/convabuse] [--sample 200]
+        [--model qwen2.5-coder-1.5b] [--skip-seed] [--skip-convabuse] [--json eval/bench/results/quality.json]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
+
+from assistcode.agreement.coefficients import AgreementWarning, alpha_estimator  # noqa: E402
+from assistcode.agreement.summary import estimator_for  # noqa: E402
+from assistcode.agreement.uncertainty import paired_difference  # noqa: E402
+from assistcode.errors import AgreementError  # noqa: E402
+from assistcode.evaluate import EvalOptions, from_store  # noqa: E402
+from assistcode.evaluate.harness import _est  # noqa: E402
+from assistcode.runs import store as rs  # noqa: E402
+from assistcode.runs.engine import Engine, RunConfig, code_project  # noqa: E402
+from assistcode.similarity import run_similarity  # noqa: E402
+
+CROSS_FITTED = "platt"
+"""The labelled calibration measured as "cross-fitted" (the default with --calibrate-with)."""
+
+
+def _run(project: Any, config: RunConfig, ids: list[str]) -> tuple[str, float]:
+    start = time.perf_counter()
+    result = code_project(project, config, segment_ids=ids)
+    return result.run.coder, time.perf_counter() - start
+
+
+def _deductive_evaluated_tokens(project: Any, config: RunConfig, ids: list[str], coder: str) -> float:
+    """Tokens llama.cpp evaluated for a generative run taken one segment after another: each prompt past the prefix
+    it shares with the previous one, plus the generated tokens."""
+    from assistcode.providers.local import LocalProvider
+
+    engine = Engine(project.db, project.codebook(), config)
+    provider = LocalProvider(model=config.model)
+    from assistcode.providers.local import load
+
+    llm = load(provider.path, provider.n_ctx, provider.n_threads)
+    segs = {s.id: s for s in project.segments()}
+    previous: list[int] = []
+    evaluated = 0
+    for sid in ids:
+        tokens = provider._prompt_tokens(llm, list(engine.render([segs[sid]]).messages))
+        common = 0
+        while common < min(len(tokens), len(previous)) and tokens[common] == previous[common]:
+            common += 1
+        evaluated += len(tokens) - common
+        previous = tokens
+    completion = project.db.execute("SELECT coalesce(sum(completion_tokens), 0) FROM run_segments r JOIN runs u "
+                                    "ON u.id = r.run_id WHERE u.coder = ?", (coder,)).fetchone()[0]
+    return float(evaluated + completion)
+
+
+def _evaluated_tokens(project: Any, coder: str) -> float:
+    return float(project.db.execute("SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM run_segments r "
+                                    "JOIN runs u ON u.id = r.run_id WHERE u.coder = ?", (coder,)).fetchone()[0])
+
+
+def methods(project: Any, model: str, ids: list[str], reference: str, *, choice: bool,
+            provider: str = "local") -> dict[str, dict[str, Any]]:
+    """Run every method on ``ids``; name -> {coder, seconds, evaluated tokens} (None where not measured)."""
+    out: dict[str, dict[str, Any]] = {}
+    n = len(ids)
+    base = dict(provider=provider, model=model, concurrency=1, max_tokens=512)
+    cfg = RunConfig(template="deductive", **base)
+    coder, seconds = _run(project, cfg, ids)
+    tokens = (_deductive_evaluated_tokens(project, cfg, ids, coder) if provider == "local" else _evaluated_tokens(project, coder))
+    out["deductive"] = {"coder": coder, "seconds_per_segment": seconds / n, "tokens_per_segment": tokens / n}
+    templates = (["score-choice"] if choice else []) + ["score-per-code"]
+    for template in templates:
+        coder, seconds = _run(project, RunConfig(template=template, **base), ids)
+        cost = {"seconds_per_segment": seconds / n, "tokens_per_segment": _evaluated_tokens(project, coder) / n}
+        out[f"{template} raw"] = {"coder": coder, **cost}
+        coder, _ = _run(project, RunConfig(template=template, calibration="contextual", **base), ids)
+        out[f"{template} contextual"] = {"coder": coder, **cost, "cost_note": "the raw run's calls, from the cache"}
+        coder, _ = _run(project, RunConfig(template=template, calibration=CROSS_FITTED, calibrate_with=reference, **base), ids)
+        out[f"{template} cross-fitted"] = {"coder": coder, **cost, "cost_note": "the raw run's calls, from the cache"}
+    start = time.perf_counter()
+    result, _ = run_similarity(project, calibrate_with=reference)
+    out["similarity"] = {"coder": result.run.coder, "seconds_per_segment": (time.perf_counter() - start) / len(project.segments()),
+                         "tokens_per_segment": None, "cost_note": "sentence embeddings, not the local model"}
+    return out
+
+
+def _paired(a_est: Any, b_est: Any, n_boot: int, clusters: np.ndarray) -> dict[str, Any]:
+    try:
+        d = paired_difference(a_est, b_est, n_boot=n_boot, clusters=clusters, seed=0)
+    except AgreementError as exc:
+        return {"value": None, "note": str(exc)}
+    return {"value": d.value, "low": d.low, "high": d.high, "units": d.n_units, "above_zero": bool(d.low > 0)}
+
+
+def agreement(project: Any, runs: dict[str, dict[str, Any]], reference: str, ids: list[str], n_boot: int,
+              codes: list[str] | None = None) -> dict[str, Any]:
+    """Per method: MASI alpha over code sets and Cohen's kappa (one label per unit where the codebook is exclusive,
+    else per code), with intervals; paired differences against deductive."""
+    codebook = project.codebook()
+    coders = [r["coder"] for r in runs.values()]
+    if reference == "consensus":
+        data = from_store(project.db, None, codebook)
+        humans = list(data.humans)
+        data = data.with_consensus("consensus", coders=humans).subset(["consensus", *coders])
+    else:
+        data = from_store(project.db, [reference, *coders], codebook)
+    keep = np.isin(np.array(data.units), np.array(ids))
+    for coder in [reference, *coders]:
+        keep &= np.array([x is not None for x in data.row(coder)])
+    data = data.restrict(keep)
+    clusters = np.array(data.clusters)
+    opts = EvalOptions(n_boot=n_boot, seed=0)
+    exclusive = codebook.exclusive
+    ref_sets = data.row(reference)
+
+    def single(row: tuple) -> list[str]:
+        return [sorted(s)[0] if s else "(none)" for s in row]
+
+    out: dict[str, Any] = {"units": len(data.units), "documents": len(set(data.clusters)), "methods": {}}
+    base = runs["deductive"]["coder"]
+    for name, r in runs.items():
+        coder = r["coder"]
+        entry: dict[str, Any] = {"alpha_masi": _est("krippendorff_alpha", data.set_matrix([coder, reference]), opts,
+                                                     clusters, level="masi")}
+        if exclusive:
+            entry["kappa"] = _est("cohen_kappa", [single(data.row(coder)), single(ref_sets)], opts, clusters)
+        entry["kappa_per_code"] = {c: _est("cohen_kappa", data.binary(c, [coder, reference]), opts, clusters)
+                                   for c in (codes or data.codes)}
+        entry["codes_per_unit"] = float(np.mean([len(s) for s in data.row(coder)]))
+        if name != "deductive":
+            d: dict[str, Any] = {"alpha_masi": _paired(
+                alpha_estimator(data.set_matrix([coder, reference]), "masi"),
+                alpha_estimator(data.set_matrix([base, reference]), "masi"), n_boot, clusters)}
+            if exclusive:
+                d["kappa"] = _paired(estimator_for("cohen_kappa", [single(data.row(coder)), single(ref_sets)]),
+                                     estimator_for("cohen_kappa", [single(data.row(base)), single(ref_sets)]), n_boot, clusters)
+            for c in (codes or [])[:1]:
+                try:
+                    d[f"kappa {c}"] = _paired(estimator_for("cohen_kappa", data.binary(c, [coder, reference])),
+                                              estimator_for("cohen_kappa", data.binary(c, [base, reference])), n_boot, clusters)
+                except AgreementError as exc:
+                    d[f"kappa {c}"] = {"value": None, "note": str(exc)}
+            entry["minus_deductive"] = d
+        out["methods"][name] = entry
+    return out
+
+
+def costs(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    base = runs["deductive"]
+    out = {}
+    for name, r in runs.items():
+        out[name] = {k: r.get(k) for k in ("seconds_per_segment", "tokens_per_segment", "cost_note") if r.get(k) is not None}
+        if r.get("tokens_per_segment") is not None and name != "similarity":
+            out[name]["seconds_ratio_to_deductive"] = r["seconds_per_segment"] / base["seconds_per_segment"]
+            out[name]["tokens_ratio_to_deductive"] = r["tokens_per_segment"] / base["tokens_per_segment"]
+    return out
+
+
+def seed_part(folder: Path, model: str, n_boot: int, provider: str = "local") -> dict[str, Any]:
+    from assistcode import gold_standards
+    from assistcode.project import Project
+
+    project = Project.init(folder / "seed")
+    gold_standards.load_into(project, "leadership-quality-safety")
+    reference = next(r[0] for r in project.db.execute("SELECT name FROM coders WHERE kind = 'human'"))
+    ids = [r[0] for r in project.db.execute("SELECT s.segment_id FROM seen s JOIN segments g ON g.id = s.segment_id "
+                                             "WHERE s.coder = ? ORDER BY g.rowid", (reference,))]
+    runs = methods(project, model, ids, reference, choice=True, provider=provider)
+    result = {"reference": reference, "segments": len(ids), **agreement(project, runs, reference, ids, n_boot),
+              "cost": costs(runs)}
+    project.close()
+    return result
+
+
+def convabuse_part(folder: Path, data: Path | None, sample: int, model: str, n_boot: int,
+                   provider: str = "local") -> dict[str, Any]:
+    from convabuse import load_project, prepare
+    from convabuse_bench import _kappa, _majority
+
+    prepared = prepare(folder / "convabuse-src", sample=sample, source=data)
+    project = load_project(folder / "convabuse", prepared)
+    ids = [s.id for s in project.segments()]
+    runs = methods(project, model, ids, "consensus", choice=False, provider=provider)
+    codebook = project.codebook()
+    everyone = from_store(project.db, None, codebook)
+    humans = list(everyone.humans)
+    majority = everyone.with_consensus("consensus", coders=humans)
+    prevalence = {c: float(np.nanmean(majority.binary(c, ["consensus"])[0])) for c in majority.codes}
+    frequent = sorted(prevalence, key=lambda c: -prevalence[c])[:5]
+    codes = ["abusive"] + [c for c in frequent if c != "abusive"]
+    result = {"reference": "the annotators' majority", "items": prepared.n_items, "seed": 2021,
+              "stratified": "half the annotators' majority abusive, half not", "five_most_frequent": frequent,
+              "prevalence": prevalence, **agreement(project, runs, "consensus", ids, n_boot, codes=codes),
+              "cost": costs(runs)}
+    loo: dict[str, float | None] = {}
+    for c in codes:
+        people = everyone.binary(c, humans)
+        vals = [_kappa(people[i], _majority(np.delete(people, i, axis=0)), 0)[0] for i in range(len(humans))]
+        finite = [v for v in vals if v is not None]
+        loo[c] = float(np.median(finite)) if finite else None
+    result["annotator_vs_others_median_kappa"] = loo
+    for name, m in result["methods"].items():
+        vals = [m["kappa_per_code"][c].get("value") for c in frequent]
+        m["mean_kappa_five_most_frequent"] = float(np.mean(vals)) if all(v is not None for v in vals) else None
+    project.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, help="folder holding ConvAbuseEMNLPfull.csv (default: eval/convabuse.py's)")
+    p.add_argument("--sample", type=int, default=200)
+    p.add_argument("--model", default="qwen2.5-coder-1.5b")
+    p.add_argument("--provider", default="local", help="local (what is measured); mock checks the script's plumbing")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--skip-seed", action="store_true")
+    p.add_argument("--skip-convabuse", action="store_true")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    warnings.simplefilter("ignore", AgreementWarning)
+    out: dict[str, Any] = {"provider": args.provider, "model": args.model, "cross_fitted": f"{CROSS_FITTED}, cross-fitted by document (5 folds)",
+                           "n_boot": args.n_boot}
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_seed:
+            out["seed"] = seed_part(Path(tmp), args.model, args.n_boot, args.provider)
+            emit(out, args.json, show=False)  # a partial result survives a later failure
+        if not args.skip_convabuse:
+            out["convabuse"] = convabuse_part(Path(tmp), args.data, args.sample, args.model, args.n_boot, args.provider)
+    emit(out, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
