@@ -21,14 +21,28 @@ def suite_group() -> None:
 
 @suite_group.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The folder of the data set the suite prepares its gold standard from (e.g. ConvAbuse; default: "
+                   "the suite's environment variable, such as ASSISTCODE_CONVABUSE).")
 @suite_project
-def run_cmd(file: Path, project_dir: Path | None) -> None:
-    """Run every configuration of the suite (cached and resumable: a finished suite makes no model call)."""
+def run_cmd(file: Path, data: Path | None, project_dir: Path | None) -> None:
+    """Run every configuration of the suite (cached and resumable: a finished suite makes no model call). Progress,
+    per configuration and per segment, goes to stderr; the summary to stdout."""
+    from .base import progress_printer
+
     suite = suites.load_suite(file)
-    runs = suites.run_suite(suite, project_dir, echo=click.echo)
+    progress, update = progress_printer("coding")
+    with progress:
+        runs = suites.run_suite(suite, project_dir, echo=lambda m: click.echo(m, err=True), progress=update, data=data)
     calls = sum(r.calls for r in runs)
     click.echo(f"Suite {suite.name}: {len(runs)} configurations, {calls} model calls now. "
                f"Next: assistcode suite report {file}")
+    # exit status as for `code` (README, Reliability): 3 some segments failed, 4 none coded; a re-run retries them
+    ok, failed = (sum(r.counts.get(k, 0) for r in runs) for k in ("ok", "failed"))
+    if failed:
+        click.echo(f"assistcode: {failed} segments failed across the configurations; run the same command to retry "
+                   "them (assistcode runs show RUN lists the reasons)", err=True)
+        raise click.exceptions.Exit(3 if ok else 4)
 
 
 @suite_group.command("report")
