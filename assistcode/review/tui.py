@@ -286,6 +286,9 @@ class ReviewApp:
             out.append(("class:code", "no code\n"))
         else:
             out.append(("", "\n"))
+        if str(tmpl.get("name", "")).startswith("score-") or prov.get("provider") in ("similarity", "trained"):
+            out.append(("class:dim", "  (scored, not written: no rationale or evidence; the number is the calibrated "
+                                     "probability)\n"))
         for x in item.suggestions:
             conf = f" [{x['confidence']:.2f}]" if x["confidence"] is not None else ""
             out.append(("class:code", f"  {x['name']}{conf}\n"))
