@@ -41,7 +41,20 @@ class Plan:
     seed: int = 0
     queue: list[dict[str, Any]] = field(default_factory=list)
     """Scripted answers, used first, in order: {"status", "content", "delay", "headers", "body", "finish_reason",
-    "drip"} (``drip``: seconds between the body's bytes, sent one at a time)."""
+    "drip", "raw", "content_type", "huge", "chunked"} (``drip``: seconds between the body's bytes, sent one at a
+    time; ``raw``: this text as the whole body, of ``content_type`` (default text/html), with any status;
+    ``huge``: a body of that many bytes, streamed, with no Content-Length and the connection closed after it when
+    ``chunked``). A redirect is ``{"status": 307, "headers": {"Location": URL}}``."""
+
+
+@dataclass
+class Raw:
+    """A body sent as it is: ``text`` (or ``size`` bytes of filler, streamed) of ``content_type``."""
+
+    text: str = ""
+    content_type: str = "text/html; charset=utf-8"
+    size: int = 0
+    declare_length: bool = True
 
 
 DRIP_HEADER = "X-Fake-Drip-Seconds"
@@ -57,8 +70,8 @@ def keyword_logprobs(messages: list[dict[str, Any]]) -> list[tuple[str, float]]:
     choice gives 0.85 to the first option whose code the segment mentions (else to "none of these"). The mass is
     split between spelling variants (``yes``, `` Yes``) and a little left to other tokens, as real models do."""
     user = messages[-1]["content"]
-    block = re.search(r'"""\n(.*?)\n"""', user, re.DOTALL)
-    text = (block.group(1) if block else user).lower()
+    blocks = re.findall(r'"""\n(.*?)\n"""', user, re.DOTALL)
+    text = (blocks[-1] if blocks else user).lower()  # the segment comes last, after any context
     options = _OPTION.findall(user)
     if options:
         hit = next((label for label, code in options if code and code.lower() in text), None)
@@ -86,7 +99,31 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # quiet
         return
 
+    def _send_raw(self, status: int, body: Raw, headers: dict[str, str]) -> None:
+        size = body.size or len(body.text.encode())
+        self.send_response(status)
+        self.send_header("Content-Type", body.content_type)
+        if body.declare_length:
+            self.send_header("Content-Length", str(size))
+        else:  # the body ends when the connection closes
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        try:
+            if body.size:
+                chunk = b"a" * (1 << 16)
+                for at in range(0, size, len(chunk)):
+                    self.wfile.write(chunk[: min(len(chunk), size - at)])
+            else:
+                self.wfile.write(body.text.encode())
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        if isinstance(body, Raw):
+            return self._send_raw(status, body, dict(headers or {}))
         data = (body if isinstance(body, str) else json.dumps(body)).encode()
         headers = dict(headers or {})
         drip = float(headers.pop(DRIP_HEADER, 0) or 0)
@@ -189,6 +226,10 @@ class FakeOpenAIServer:
             headers = dict(scripted.get("headers", {}))
             if scripted.get("drip"):
                 headers[DRIP_HEADER] = str(scripted["drip"])
+            if "raw" in scripted or "huge" in scripted:
+                raw = Raw(scripted.get("raw", ""), scripted.get("content_type", "text/html; charset=utf-8"),
+                          int(scripted.get("huge", 0)), not scripted.get("chunked", False))
+                return status, raw, headers, scripted.get("delay", 0)
             if status != 200:
                 return status, scripted.get("body", {"error": {"message": "scripted error"}}), headers, scripted.get("delay", 0)
             done = self._completion(body, scripted["content"], scripted.get("finish_reason", "stop"))
