@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import InputError
@@ -79,3 +80,17 @@ class Scrubber:
         for s in self.secrets:
             text = text.replace(s, "***")
         return text
+
+    def deep(self, value: Any) -> Any:
+        """``value`` (parsed JSON: a reply) with every string in it scrubbed, keys included: what a model echoes
+        in a rationale, an evidence quote or a made-up code name is stored, shown and exported from there, and a
+        secret written with JSON escapes only appears once the reply is parsed."""
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self(k) if isinstance(k, str) else k: self.deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        return value

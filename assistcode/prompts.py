@@ -6,13 +6,14 @@ and of every proposal's provenance.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import jinja2
 import jinja2.meta
+import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import safeyaml
@@ -48,7 +49,9 @@ class TemplateSpec(BaseModel):
     messages: list[Message] = Field(min_length=1)
 
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+# A project's template is someone else's file: rendered in jinja2's immutable sandbox, it can read the context it is
+# given and nothing else (no attributes like __class__, no calls that change lists or dicts).
+_ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
                           trim_blocks=True, lstrip_blocks=True)
 
 
@@ -74,6 +77,8 @@ class Template:
     source: str
     """The file's text: its hash identifies this exact template."""
     path: Path | None = None
+    shadows: Path | None = None
+    """The shipped template of the same name that this project template hides, if it does."""
     _prefix_cache: dict[tuple, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -121,6 +126,20 @@ class Template:
         except jinja2.UndefinedError as exc:
             raise InputError(f"template {self.name!r} needs a variable the context lacks: {exc.message}",
                              path=self.path, hint="see `assistcode prompts show NAME` for its variables") from exc
+        except jinja2.exceptions.SecurityError as exc:
+            raise InputError(f"template {self.name!r} reaches outside what a template may use: {exc}", path=self.path,
+                             hint="templates are rendered in a sandbox; use the variables given to them") from None
+        except (jinja2.TemplateError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
+            raise InputError(f"template {self.name!r} failed to render: {type(exc).__name__}: {exc}",
+                             path=self.path) from None
+
+    @property
+    def shadowing(self) -> str | None:
+        """One line saying which file this name resolved to, when a project template hides a shipped one."""
+        if self.shadows is None:
+            return None
+        return (f"template {self.name!r} is the project's {self.path}, not the shipped {self.shadows.name} "
+                "(rename it to use both)")
 
 
 def codebook_context(codebook: Codebook) -> list[dict[str, Any]]:
@@ -148,11 +167,16 @@ def template_dirs(project_dir: Path | None = None) -> list[Path]:
 
 
 def list_templates(project_dir: Path | None = None) -> list[Template]:
+    """Every template by name; a project's own hides a shipped one of the same name (and says so: ``shadows``)."""
     seen: dict[str, Template] = {}
+    shipped = resource_dir("prompts")
     for d in template_dirs(project_dir):
         for path in sorted(d.glob("*.yaml")):
             t = load_template(path)
-            seen.setdefault(t.name, t)
+            if t.name not in seen:
+                seen[t.name] = t
+            elif d == shipped and seen[t.name].path is not None and seen[t.name].shadows is None:
+                seen[t.name] = replace(seen[t.name], shadows=path)
     return list(seen.values())
 
 

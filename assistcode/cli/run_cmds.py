@@ -15,31 +15,12 @@ from ..providers.base import canonical as canonical_provider
 from ..prompts import codebook_context, get_template, list_templates
 from ..runs import store as rs
 from ..runs.engine import RunConfig, code_project
-from .base import cli, open_project, project_option
+from .base import cli, open_project, progress_printer, project_option
 
 
 def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("coding"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                        TextColumn("tok {task.fields[tokens]} fail {task.fields[failed]} calls {task.fields[calls]} "
-                                   "cache {task.fields[cache]} ${task.fields[spent]}"),
-                        transient=False)
-    state: dict[str, Any] = {"task": None}
-
-    def update(s: dict[str, Any]) -> None:
-        if state["task"] is None:
-            state["task"] = progress.add_task("coding", total=s["total"], completed=0, rate="-", calls=0, cache=0, spent="0",
-                                              tokens="0", failed=0)
-            state["start"] = s["done"]
-            state["t0"] = time.perf_counter()
-        elapsed = max(time.perf_counter() - state["t0"], 1e-9)
-        progress.update(state["task"], completed=s["done"], rate=f"{(s['done'] - state['start']) / elapsed:.1f}",
-                        calls=s["calls"], cache=s["cache_hits"], spent=f"{s['spent']:.4f}", tokens=f"{s['tokens']:,.0f}",
-                        failed=s["failed"])
-
-    return progress, update
+    """The progress bar of ``code`` (on stderr): see :func:`assistcode.cli.base.progress_printer`."""
+    return progress_printer("coding")
 
 
 def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
@@ -171,6 +152,7 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     config.validate()  # one line naming the option, before the project is opened
     with open_project(project_dir) as project:
+        _warn_if_shadowed(get_template(template, project.path))
         codebook = load_codebook(codebook_file) if codebook_file else None
         if examples_from:
             config.examples = load_examples(project, examples_from, n_examples)
@@ -303,6 +285,13 @@ def prompts() -> None:
 def prompts_list(project_dir: Path) -> None:
     for t in list_templates(project_dir if (project_dir / "assistcode.db").exists() else None):
         click.echo(f"{t.name:18} v{t.version}  {t.output:9} {t.hash[:12]}  {t.spec.description.split('.')[0]}")
+        _warn_if_shadowed(t)
+
+
+def _warn_if_shadowed(t: Any) -> None:
+    """Say which file a template name resolved to when a project template hides a shipped one."""
+    if t.shadowing:
+        click.echo(f"warning: {t.shadowing}", err=True)
 
 
 @prompts.command("show")
@@ -320,6 +309,7 @@ def prompts_render(name: str, segment_id: str | None, project_dir: Path) -> None
     """Render a template on one of the project's segments, exactly as a model would see it."""
     with open_project(project_dir) as project:
         t = get_template(name, project.path)
+        _warn_if_shadowed(t)
         codebook = project.codebook()
         segs = [s for s in iter_segments(project.db) if segment_id is None or s.id == segment_id]
         if not segs:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from ..errors import InputError
 from ..privacy import redact_url
 from .base import CallOptions, ProviderError, Reply, TransientError, require
+from .http_guard import GuardError, guarded_client
 from .logprobs import NoLogprobsError, ScoreReply, from_top_logprobs
 
 TOP_LOGPROBS = 20
@@ -36,7 +37,8 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
-                 mode: str | None = None, on_mode_change: Callable[[str, str, str], None] | None = None, **_: Any) -> None:
+                 mode: str | None = None, on_mode_change: Callable[[str, str, str], None] | None = None,
+                 local_only: bool = False, **_: Any) -> None:
         openai = require("openai", "openai")
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
@@ -48,7 +50,9 @@ class OpenAIProvider:
                              "to use OpenAI's public endpoint; offline: --provider local")
         if not key:
             key = "not-needed"  # local servers take any key; remote ones answer 401, reported as such
-        self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, timeout=timeout, max_retries=0)
+        # redirects and reply sizes guarded (http_guard): no transcript follows a redirect off its host
+        self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, timeout=timeout, max_retries=0,
+                                          http_client=guarded_client(local_only=local_only, timeout=timeout))
         self._openai = openai
         self.timeout = timeout
         self.endpoint = (redact_url(self.base_url) or "https://api.openai.com/v1", model)
@@ -105,6 +109,10 @@ class OpenAIProvider:
                                               self.timeout)
             except asyncio.TimeoutError:
                 raise TransientError(f"timed out after {self.timeout:g} s") from None
+            except GuardError as exc:  # a redirect off the host, a reply over the size cap
+                raise ProviderError(str(exc)) from None
+            except RecursionError:
+                raise ProviderError("the reply is nested too deeply to read: refused") from None
             except oa.RateLimitError as exc:
                 retry = exc.response.headers.get("retry-after") if exc.response is not None else None
                 raise TransientError(f"rate limited (429): {exc.message}", _seconds(retry)) from None
@@ -122,6 +130,8 @@ class OpenAIProvider:
             except oa.APITimeoutError:
                 raise TransientError(f"timed out after {self.timeout:g} s") from None
             except oa.APIConnectionError as exc:
+                if isinstance(exc.__cause__, GuardError):
+                    raise ProviderError(str(exc.__cause__)) from None
                 raise TransientError(f"connection failed: {exc.__cause__ or exc}") from None
             except oa.APIStatusError as exc:
                 if exc.status_code >= 500:
@@ -130,6 +140,16 @@ class OpenAIProvider:
             return self._reply(resp, mode)
 
     def _reply(self, resp: Any, mode: str) -> Reply:
+        if isinstance(resp, str) or not hasattr(resp, "choices"):  # the SDK hands back a body that is not JSON
+            shown = " ".join(str(resp).split())[:80]
+            raise ProviderError(f"the endpoint answered with a body that is not a chat completion (a proxy or a login "
+                                f"page?): {shown!r}")
+        try:
+            return self._parsed_reply(resp, mode)
+        except (AttributeError, TypeError, IndexError, KeyError) as exc:
+            raise ProviderError(f"the endpoint answered with a malformed chat completion ({exc})") from None
+
+    def _parsed_reply(self, resp: Any, mode: str) -> Reply:
         if not resp.choices:
             raise TransientError("reply with no choices")
         msg = resp.choices[0].message

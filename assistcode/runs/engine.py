@@ -272,7 +272,7 @@ class Engine:
             options = dict(c.provider_options)
             if c.provider == "openai":
                 endpoint = redact_url(c.base_url) or "https://api.openai.com/v1"
-                options.update(base_url=c.base_url, api_key=c.api_key, timeout=c.timeout,
+                options.update(base_url=c.base_url, api_key=c.api_key, timeout=c.timeout, local_only=c.local_only,
                                mode=options.get("mode") or rs.endpoint_mode(self.db, endpoint, c.model),
                                on_mode_change=lambda e, m, mode: self._store(lambda: rs.remember_mode(self.db, e, m, mode)))
             elif c.api_key is not None:
@@ -318,7 +318,8 @@ class Engine:
         hit = self._unstored.get(key) or rs.cache_get(self.db, key)
         if hit is not None:
             self.cache_hits += 1
-            results = validate_reply(parse_json(hit["reply"]), self.template.output, group, self.code_ids, self.labels(group))
+            results = validate_reply(self.scrub.deep(parse_json(hit["reply"])), self.template.output, group, self.code_ids,
+                                     self.labels(group))
             return _Sample(results, hit["prompt_tokens"], hit["completion_tokens"], 0, hit["reply"], rendered.hash)
         chars = sum(len(m["content"]) for m in rendered.messages)
         # a token is at least one character: count tokens only where the prompt might not fit, or money is counted
@@ -358,7 +359,10 @@ class Engine:
             if self.price is not None:
                 self.spent += self.price.cost(reply.prompt_tokens, reply.completion_tokens)
             try:
-                results = validate_reply(parse_json(reply.text), self.template.output, group, self.code_ids, self.labels(group))
+                # parsed, then scrubbed: rationales, quotes and unknown code names are stored and exported as they are
+                parsed = parse_json(reply.text)
+                clean = self.scrub.deep(parsed)
+                results = validate_reply(clean, self.template.output, group, self.code_ids, self.labels(group))
             except ReplyError as exc:
                 if reply.truncated and self.config.temperature == 0:  # asked again, it would stop at the same place
                     raise _Failed(f"reply cut at --max-tokens {self.config.max_tokens} ({exc}); raise --max-tokens",
@@ -367,9 +371,11 @@ class Engine:
                 if malformed >= min(MALFORMED_ATTEMPTS, self.config.max_attempts):  # asked again, twice at most
                     raise _Failed(str(exc), attempt, raw=reply.text) from None
                 continue
-            self._store_reply(key, {"reply": self.scrub(reply.text) or "", "prompt_tokens": reply.prompt_tokens,
+            # a secret the text hid behind JSON escapes shows only once parsed: then the scrubbed JSON is what is kept
+            text = self.scrub(reply.text) or "" if clean == parsed else json.dumps(clean, ensure_ascii=False)
+            self._store_reply(key, {"reply": text, "prompt_tokens": reply.prompt_tokens,
                                     "completion_tokens": reply.completion_tokens, "model": reply.model, "mode": reply.mode})
-            return _Sample(results, spent_p, spent_c, attempt, reply.text, rendered.hash)
+            return _Sample(results, spent_p, spent_c, attempt, text, rendered.hash)
 
     # -- writing to a store that may be busy --------------------------------------------------------------------------
     def _store(self, write: Callable[[], None], key: str | None = None) -> None:
@@ -525,11 +531,12 @@ class Engine:
 
         def write() -> None:
             with transaction(self.db):  # the outcome and its candidates together, or neither
-                rs.record_segment(self.db, run, seg.id, status="ok", proposals=proposals, attempts=max(int(tokens[2]), 1),
-                                  prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash,
-                                  unknown_codes=unknown, quotes_not_found=not_found,
-                                  self_consistency=consistency if self.config.samples > 1 else None, raw=raw)
-                if candidates:
+                recorded = rs.record_segment(
+                    self.db, run, seg.id, status="ok", proposals=proposals, attempts=max(int(tokens[2]), 1),
+                    prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash,
+                    unknown_codes=unknown, quotes_not_found=not_found,
+                    self_consistency=consistency if self.config.samples > 1 else None, raw=raw)
+                if recorded and candidates:
                     rs.record_candidates(self.db, run, seg.id, candidates)
 
         self._store(write)
@@ -593,6 +600,8 @@ class Engine:
             queue.put_nowait(group)
         total = len(segments)
         state = {"done": len(done), "total": total, "failed": 0}
+        if self.progress:  # at once, before the first reply (a local model loads first)
+            self.progress({**state, "phase": "starting", "calls": 0, "cache_hits": 0, "spent": 0.0, "tokens": 0.0})
 
         async def worker() -> None:
             while not queue.empty() and self.stopped is None:

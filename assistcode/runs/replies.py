@@ -73,16 +73,51 @@ def reply_schema(output: str, code_ids: Sequence[str] | None = None, segment_ids
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
+MAX_REPLY_CHARS = 4 * 1024 * 1024
+"""The longest reply text parsed (any provider): a coding reply is a few kilobytes."""
+MAX_DEPTH = 64
+"""The deepest nesting of arrays and objects a reply may have (a reply needs four levels)."""
+
+
+def _depth(body: str) -> int:
+    """How deeply brackets nest in ``body``, outside strings (a linear scan: no recursion, whatever the input)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_json(text: str) -> dict[str, Any]:
-    """The reply's JSON object (a Markdown code fence around it is tolerated)."""
+    """The reply's JSON object (a Markdown code fence around it is tolerated). A reply over
+    :data:`MAX_REPLY_CHARS`, or nested deeper than :data:`MAX_DEPTH`, is a ReplyError with that reason."""
     if text is None or not text.strip():
         raise ReplyError("empty reply")
+    if len(text) > MAX_REPLY_CHARS:
+        raise ReplyError(f"reply of {len(text):,} characters is over the cap of {MAX_REPLY_CHARS:,}: refused")
     m = _FENCE.match(text)
     body = m.group(1) if m else text.strip()
+    if body.count("[") + body.count("{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:  # counting is cheap
+        raise ReplyError(f"reply nested more than {MAX_DEPTH} levels deep: refused")
     try:
         value = json.loads(body)
     except json.JSONDecodeError as exc:
         raise ReplyError(f"reply is not JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:  # the depth check should stop this first
+        raise ReplyError("reply nested too deeply: refused") from None
     if not isinstance(value, dict):
         raise ReplyError(f"reply is JSON but not an object (got {type(value).__name__})")
     return value

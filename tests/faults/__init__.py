@@ -22,7 +22,8 @@ class Probe:
 
     @property
     def lines(self) -> list[str]:
-        return [ln for ln in self.err.splitlines() if ln.strip() and not ln.startswith("warning:")]
+        """Lines of stderr but warnings and the progress display (``coding ...``)."""
+        return [ln for ln in self.err.splitlines() if ln.strip() and not ln.startswith(("warning:", "coding"))]
 
 
 def cli(*args: object, cwd: Path | None = None, timeout: float = 60.0, memory_mb: int | None = None,
