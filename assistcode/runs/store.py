@@ -181,14 +181,15 @@ def record_segment(db: sqlite3.Connection, run: RunRow, segment_id: str, *, stat
                    proposals: Iterable[Proposal] = (), attempts: int = 1, prompt_tokens: float = 0,
                    completion_tokens: float = 0, cost: float | None = None, prompt_hash: str | None = None,
                    unknown_codes: list[str] | None = None, quotes_not_found: int = 0,
-                   self_consistency: float | None = None, raw: str | None = None) -> None:
+                   self_consistency: float | None = None, raw: str | None = None) -> bool:
     """One segment's outcome, its proposals and the fact that the run saw it, in one transaction. A segment that
     failed is not "seen": agreement leaves it out instead of reading it as "no code". A new outcome replaces a
-    failure (a retry); a segment already coded keeps its first outcome, so nothing is ever recorded twice."""
+    failure (a retry); a segment already coded keeps its first outcome, so nothing is ever recorded twice.
+    Returns whether this outcome was recorded."""
     with transaction(db):
         before = db.execute("SELECT status FROM run_segments WHERE run_id = ? AND segment_id = ?", (run.id, segment_id)).fetchone()
         if before is not None and before[0] == "ok":
-            return
+            return False
         if before is not None:
             db.execute("DELETE FROM run_segments WHERE run_id = ? AND segment_id = ?", (run.id, segment_id))
         db.execute(
@@ -198,13 +199,14 @@ def record_segment(db: sqlite3.Connection, run: RunRow, segment_id: str, *, stat
             (run.id, segment_id, status, reason, attempts, prompt_tokens, completion_tokens, cost, prompt_hash,
              json.dumps(unknown_codes) if unknown_codes else None, quotes_not_found, self_consistency, raw, now()))
         if status != "ok":
-            return
+            return True
         db.execute("INSERT INTO seen (segment_id, coder) VALUES (?, ?)", (segment_id, run.coder))
         db.executemany(
             "INSERT INTO annotations (segment_id, coder, code, confidence, rationale, evidence, evidence_start, "
             "evidence_end, evidence_found, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(segment_id, run.coder, p.code, p.confidence, p.rationale, p.evidence, p.evidence_start, p.evidence_end,
               int(p.evidence_found), run.id) for p in proposals])
+    return True
 
 
 def record_candidates(db: sqlite3.Connection, run: RunRow, segment_id: str, candidates: list[dict[str, Any]]) -> None:
