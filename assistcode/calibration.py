@@ -149,7 +149,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def fit_platt(p: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
     """Platt scaling on logit(p): sigmoid(a * logit(p) + b), fitted by Newton's method on Platt's smoothed targets
     (``(N+ + 1) / (N+ + 2)`` and ``1 / (N- + 2)``), which keep the map finite on separable labels. The map never
-    decreases: where the fitted slope is negative, it is the smoothed base rate."""
+    decreases: where the fitted slope is negative, it is the smoothed base rate, rising imperceptibly with the score."""
     x = _logit(p)
     pos = float(y.sum())
     neg = len(y) - pos
@@ -173,8 +173,10 @@ def fit_platt(p: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
         previous, current = current, loss(a, b)
         if previous - current < 1e-10:
             break
-    if a < 0:  # a score that falls as the label rises, on these few labels: no ranking to keep, only the base rate
-        a, b = 0.0, float(np.log(t.mean() / (1 - t.mean())))
+    if a < _EPS:  # a score that falls as the label rises, on these labels: the smoothed base rate, and a slope
+        # just above 0 so that the score's ranking, hence the threshold's decisions, stay as the threshold method's
+        a = _EPS
+        b = float(np.log(t.mean() / (1 - t.mean()))) - a * float(x.mean())
     return lambda s: _sigmoid(a * _logit(s) + b)
 
 
@@ -198,19 +200,23 @@ def fit_isotonic(p: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
 
 # -- calibrate ------------------------------------------------------------------------------------------------------
 
-def _decide(prob: np.ndarray, threshold: np.ndarray, exclusive: bool, allow_none: bool) -> np.ndarray:
+def _decide(prob: np.ndarray, threshold: np.ndarray, exclusive: bool, allow_none: bool,
+            rank: np.ndarray | None = None) -> np.ndarray:
+    """Codes whose probability passes their threshold; for exclusive codebooks only the best of them by ``rank``
+    (default: the probability), or where none passes and "none" is not allowed, the best of all."""
     passes = prob >= threshold
     if not exclusive:
         return passes
     out = np.zeros_like(passes)
     if prob.shape[1] == 0:
         return out
-    masked = np.where(passes, prob, -np.inf)
+    rank = prob if rank is None else rank
+    masked = np.where(passes, rank, -np.inf)
     for i in range(prob.shape[0]):
         if passes[i].any():
             out[i, int(np.argmax(masked[i]))] = True
         elif not allow_none:
-            out[i, int(np.argmax(prob[i]))] = True
+            out[i, int(np.argmax(rank[i]))] = True
     return out
 
 
@@ -218,17 +224,22 @@ def calibrate(raw: np.ndarray, *, method: str = "none", labels: np.ndarray | Non
               groups: Sequence[str] | None = None, content_free: np.ndarray | None = None,
               exclusive: bool = False, allow_none: bool = True, default_threshold: float = 0.5, folds: int = 5,
               seed: int = 0, label_source: str | None = None, bounds: tuple[float, float] = (0.0, 1.0),
-              codes: Sequence[str] | None = None, unit_ids: Sequence[str] | None = None) -> Calibration:
+              codes: Sequence[str] | None = None, unit_ids: Sequence[str] | None = None,
+              exclusive_rank: str = "prob") -> Calibration:
     """Calibrate ``raw`` (units x codes scores within ``bounds``; a cosine provider passes ``(-1, 1)``).
 
     ``labels``: units x codes, 1/0, NaN where not labelled (needed by threshold, platt, isotonic); ``groups``: the
     document of each unit (folds never split one; default: each unit its own); ``content_free``: m x codes raw scores
     of content-free inputs (needed by contextual). ``default_threshold`` is in the raw score's units and applies
     wherever labels do not set a threshold. ``codes`` and ``unit_ids`` name columns and rows in errors and the
-    manifest.
+    manifest. ``exclusive_rank``: which of several passing codes an exclusive codebook keeps, the most probable
+    (``prob``) or the best by the label-free score (``score``: the model's own ranking, after contextual calibration
+    where it applies; steadier where per-code maps rest on few labels).
     """
     if method not in METHODS:
         raise InputError(f"unknown calibration {method!r}: choose one of {', '.join(METHODS)}")
+    if exclusive_rank not in ("prob", "score"):
+        raise InputError(f"exclusive_rank {exclusive_rank!r}: prob or score")
     score = check_scores(raw, bounds, unit_ids=unit_ids, codes=codes)
     n, k = score.shape
     if codes is not None and len(codes) != k:
@@ -264,7 +275,9 @@ def calibrate(raw: np.ndarray, *, method: str = "none", labels: np.ndarray | Non
         prob, threshold, fold_info = _cross_fit(base, lab, groups, method, default, folds, seed, names)
         manifest.update(fold_info)
         manifest.update({"folds_requested": folds, "seed": seed, "label_source": label_source})
-    decisions = _decide(prob, threshold, exclusive, allow_none)
+    decisions = _decide(prob, threshold, exclusive, allow_none, base if exclusive_rank == "score" else None)
+    if exclusive:
+        manifest["exclusive_rank"] = exclusive_rank
     manifest["proposed"] = int(decisions.sum())
     return Calibration(prob=np.clip(prob, 0.0, 1.0), threshold=threshold, decisions=decisions, method=method,
                        manifest=manifest)

@@ -190,6 +190,9 @@ def run_similarity(project: Any, *, calibrate_with: str | None = None, calibrati
                     groups=[document[s] for s in matrix.segment_ids],
                     content_free=np.clip(content_free[:, column], -1.0, 1.0) if method == "contextual" else None,
                     exclusive=codebook.exclusive, bounds=BOUNDS, codes=matrix.codes, unit_ids=matrix.segment_ids,
+                    # exclusive codebooks: of the passing codes, the closest by cosine (comparable across codes);
+                    # per-code maps fitted on few labels reorder them by noise (eval/bench/calibration_bench.py)
+                    exclusive_rank="score",
                     # contextual: a segment no closer to a code than a content-free text is has probability 0.5
                     default_threshold=0.0 if method == "contextual" else DEFAULT_THRESHOLD,
                     folds=folds, seed=seed, label_source=calibrate_with)

@@ -215,6 +215,48 @@ def test_platt_never_reverses_the_ranking():
     s = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
     y = np.array([1, 1, 1, 0, 1, 0, 0, 0])  # on these few labels, the score falls as the label rises
     out = fit_platt(s, y)(s)
-    assert np.allclose(out, out[0]) and out[0] == pytest.approx(0.5)  # the smoothed base rate: (4+1)/(4+2), 1/(4+2)
+    assert np.allclose(out, 0.5, atol=1e-4)  # the smoothed base rate: (4+1)/(4+2) and 1/(4+2), averaged
+    assert np.all(np.diff(out) > 0)  # still rising with the score: decisions keep the score's order
     rising = fit_platt(s, 1 - y)(s)
     assert np.all(np.diff(rising) > 0)
+
+
+def test_exclusive_rank_by_probability_or_by_the_models_own_score():
+    # two codes pass; the calibrated probabilities and the raw scores disagree on which is best
+    raw = np.array([[0.9, 0.6]])
+    cal = calibrate(raw, exclusive=True, default_threshold=0.5)
+    assert cal.decisions.tolist() == [[True, False]]
+    # a content-free input that favours code 0 strongly: contextual probabilities now rank code 1 first
+    cf = np.array([[0.95, 0.5]])
+    by_prob = calibrate(raw, method="contextual", content_free=cf, exclusive=True, default_threshold=0.0)
+    assert by_prob.prob[0, 1] > by_prob.prob[0, 0] and by_prob.decisions.tolist() == [[False, True]]
+    # ranking by the label-free score is the same here (contextual is the label-free score)
+    by_score = calibrate(raw, method="contextual", content_free=cf, exclusive=True, default_threshold=0.0,
+                         exclusive_rank="score")
+    assert by_score.decisions.tolist() == [[False, True]] and by_score.manifest["exclusive_rank"] == "score"
+    # a labelled map that reverses the order: per-code thresholds and maps make code 1 the most probable, while
+    # the model's own score still ranks code 0 first
+    rng = np.random.default_rng(5)
+    n = 80
+    s0, s1 = rng.uniform(0.5, 1, n), rng.uniform(0, 0.5, n)
+    y0, y1 = (rng.random(n) < 0.2).astype(float), (rng.random(n) < 0.8).astype(float)
+    scores, labels = np.column_stack([s0, s1]), np.column_stack([y0, y1])
+    labels[-1] = np.nan  # an unlabelled unit with scores (0.9, 0.45)
+    scores[-1] = [0.9, 0.45]
+    prob_rank = calibrate(scores, method="platt", labels=labels, exclusive=True, allow_none=False)
+    score_rank = calibrate(scores, method="platt", labels=labels, exclusive=True, allow_none=False,
+                           exclusive_rank="score")
+    assert prob_rank.decisions[-1].tolist() == [False, True]
+    assert score_rank.decisions[-1].tolist() == [True, False]
+    with pytest.raises(InputError, match="exclusive_rank"):
+        calibrate(raw, exclusive=True, exclusive_rank="magic")
+
+
+def test_platt_decides_as_the_threshold_method():
+    # the map rises with the score, so its F1 threshold in probability splits the units where the score's does
+    raw, labels, groups = _data(n=90, k=3, seed=7)
+    labels[:, 2] = 0
+    labels[::9, 2] = 1  # a rare code
+    by_threshold = calibrate(raw, method="threshold", labels=labels, groups=groups)
+    by_platt = calibrate(raw, method="platt", labels=labels, groups=groups)
+    assert np.array_equal(by_threshold.decisions, by_platt.decisions)

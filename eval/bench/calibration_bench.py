@@ -5,7 +5,8 @@ The cosines are computed once; each method then calibrates them (:func:`assistco
 methods cross-fitted by document, 5 folds): every unit's probability and threshold come from folds that never saw its
 label, so Brier, expected calibration error (10 equal-width bins) and kappa below are all on held-out labels.
 ``none`` is the cosine rescaled to [0, 1] with the default cosine threshold: a cosine is no probability, and its ECE
-shows it.
+shows it. For the seed's exclusive codebook, the quotes whose decided code is exactly the authors' are counted twice:
+keeping the most probable passing code (``calibrate``'s default) and the closest by cosine (what ``similarity`` uses).
 
     python eval/bench/calibration_bench.py [--json eval/bench/results/calibration.json]
 """
@@ -44,6 +45,12 @@ def _kappa(decided: np.ndarray, labels: np.ndarray) -> float | None:
         return None
 
 
+def _exact(decisions: np.ndarray, labels: np.ndarray) -> int:
+    """Units whose decided code set equals the labels'."""
+    keep = ~np.isnan(labels).any(axis=1)
+    return int(sum((decisions[i] == (labels[i] == 1)).all() for i in np.flatnonzero(keep)))
+
+
 def compare(project, source: str) -> dict:
     """Cosines once, then every method: per code and mean Brier, ECE and kappa against ``source``'s labels."""
     codebook = project.codebook()
@@ -61,6 +68,12 @@ def compare(project, source: str) -> dict:
         cal = calibrate(matrix.raw, method=method, labels=labels if method != "none" else None, groups=groups,
                         bounds=BOUNDS, default_threshold=DEFAULT_THRESHOLD, codes=matrix.codes,
                         exclusive=codebook.exclusive, label_source=source)
+        exact = {"units_exactly_right": _exact(cal.decisions, labels)}
+        if codebook.exclusive:  # the other rule for several passing codes: the model's own ranking
+            by_score = calibrate(matrix.raw, method=method, labels=labels if method != "none" else None,
+                                 groups=groups, bounds=BOUNDS, default_threshold=DEFAULT_THRESHOLD, codes=matrix.codes,
+                                 exclusive=True, exclusive_rank="score")
+            exact["units_exactly_right_ranked_by_cosine"] = _exact(by_score.decisions, labels)
         per_code = {}
         for j, code in enumerate(matrix.codes):
             y = labels[:, j]
@@ -72,7 +85,7 @@ def compare(project, source: str) -> dict:
             "brier_all_pairs": brier(cal.prob, labels), "ece_all_pairs": expected_calibration_error(cal.prob, labels),
             "max_ece_per_code": max(v["ece"] for v in per_code.values()),
             "mean_kappa": float(np.mean(kappas)) if kappas else None,
-            "fallbacks": cal.manifest.get("fallbacks", {}), "per_code": per_code}
+            "fallbacks": cal.manifest.get("fallbacks", {}), **exact, "per_code": per_code}
     return out
 
 
