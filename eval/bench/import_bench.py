@@ -2,7 +2,12 @@
 ``executemany`` of the same rows into a table of the same columns, measured in the same run (the physical limit of
 SQLite on this machine). Each phase runs in its own process, so its peak memory is its own.
 
-    python eval/bench/import_bench.py [--documents 10000 --turns 100] [--json eval/bench/results/import.json]
+``--before REV`` also imports the same corpus with the code of git revision REV (its own import phase, from a
+``git archive`` of it), in the same run, alternating with the current code ``--repeats`` times; the best time of
+each counts: the speed of today's import against the speed before a change.
+
+    python eval/bench/import_bench.py [--documents 10000 --turns 100] [--before REV --repeats 3]
+                                      [--json eval/bench/results/import.json]
 """
 from __future__ import annotations
 
@@ -62,6 +67,8 @@ def phase_baseline(corpus: Path, db_path: Path) -> dict:
     ddl = next(sql for name, sql in MIGRATIONS if name == "001_core")
     table = ddl[ddl.index("CREATE TABLE segments"):]
     table = table[: table.index(");") + 2]
+    later = [line.strip().rstrip(";") for name, sql in MIGRATIONS for line in sql.splitlines()
+             if line.strip().startswith("ALTER TABLE segments ADD COLUMN")]
     from assistcode.store.db import CACHE_KIB
 
     db = sqlite3.connect(db_path, isolation_level=None)
@@ -69,18 +76,31 @@ def phase_baseline(corpus: Path, db_path: Path) -> dict:
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(f"PRAGMA cache_size={CACHE_KIB}")
     db.execute(table)
+    for statement in later:  # the columns later migrations add (start_time, role)
+        db.execute(statement)
+    columns = [r[1] for r in db.execute("PRAGMA table_info(segments)")]
+    assert len(columns) == len(rows[0]), (columns, len(rows[0]))
+    quoted = ", ".join(f'"{c}"' for c in columns)
     start = time.perf_counter()
     db.execute("BEGIN")
-    db.executemany('INSERT INTO segments (id, document_id, position, start, "end", speaker, text) VALUES (?,?,?,?,?,?,?)', rows)
+    db.executemany(f"INSERT INTO segments ({quoted}) VALUES ({', '.join('?' * len(columns))})", rows)
     db.execute("COMMIT")
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "segments": len(rows)}
 
 
-def run_phase(name: str, corpus: Path, target: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--phase", name, str(corpus), str(target)],
-                         capture_output=True, text=True, check=True)
+def run_phase(name: str, corpus: Path, target: Path, script: Path = Path(__file__)) -> dict:
+    out = subprocess.run([sys.executable, str(script), "--phase", name, str(corpus), str(target)],
+                         capture_output=True, text=True, check=True, cwd=script.parents[2])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def checkout(rev: str, folder: Path) -> Path:
+    """The tree of git revision ``rev`` under ``folder``; returns its import_bench.py."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder / "eval" / "bench" / "import_bench.py"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--documents", type=int, default=10_000)
     p.add_argument("--turns", type=int, default=100)
     p.add_argument("--json", type=Path)
+    p.add_argument("--before", metavar="REV", help="Also import with the code of this git revision, in the same run.")
+    p.add_argument("--repeats", type=int, default=1, help="Imports of each code, alternating; the best time counts.")
     p.add_argument("--phase", nargs=3, metavar=("NAME", "CORPUS", "TARGET"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.phase:
@@ -102,14 +124,29 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         make_corpus(corpus, args.documents, args.turns)
         print(f"corpus: {args.documents} files written in {time.perf_counter() - t0:.1f} s", flush=True)
-        ours = run_phase("import", corpus, tmp_path / "project")
+        old_script = checkout(args.before, tmp_path / "before") if args.before else None
+        runs: list[dict] = []
+        befores: list[dict] = []
+        for i in range(max(args.repeats, 1)):
+            if old_script is not None:
+                befores.append(run_phase("import", corpus, tmp_path / f"before{i}", old_script))
+            runs.append(run_phase("import", corpus, tmp_path / f"project{i}"))
+        ours = min(runs, key=lambda r: r["seconds"])
         bare = run_phase("baseline", corpus, tmp_path / "bare.db")
     assert ours["segments"] == bare["segments"] == args.documents * args.turns, (ours, bare)
     result = {
         "documents": args.documents, "segments": ours["segments"],
-        "assistcode_import": {**ours, "segments_per_s": ours["segments"] / ours["seconds"]},
+        "assistcode_import": {**ours, "segments_per_s": ours["segments"] / ours["seconds"],
+                              "seconds_each": [round(r["seconds"], 3) for r in runs]},
         "bare_executemany": {**bare, "segments_per_s": bare["segments"] / bare["seconds"]},
     }
+    if befores:
+        before = min(befores, key=lambda r: r["seconds"])
+        assert before["segments"] == ours["segments"], (before, ours)
+        result["before_import"] = {**before, "revision": args.before, "segments_per_s": before["segments"] / before["seconds"],
+                                   "seconds_each": [round(r["seconds"], 3) for r in befores]}
+        result["ratio_to_before"] = result["assistcode_import"]["segments_per_s"] / result["before_import"]["segments_per_s"]
+        result["target_before"] = ">= 0.9 of the import rate before (same corpus, same run)"
     result["ratio_of_bare_speed"] = result["assistcode_import"]["segments_per_s"] / result["bare_executemany"]["segments_per_s"]
     result["target"] = ">= 0.5 of the bare executemany rate"
     emit(result, args.json)
