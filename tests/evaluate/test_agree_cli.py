@@ -3,6 +3,8 @@ import json
 import pytest
 
 
+from assistcode.agreement.summary import estimate
+
 from ..conftest import DATA, needs_shared, seed_project
 from ..agreement.test_published import KRIPPENDORFF_2011
 
@@ -33,8 +35,18 @@ def test_agree_long_file_every_statistic(run, tmp_path):
     assert set(stats) == {"percent_agreement", "fleiss_kappa", "gwet_ac1", "brennan_prediger", "krippendorff_alpha"}
     assert round(stats["krippendorff_alpha"]["value"], 3) == 0.815  # ordinal, Krippendorff (2011)
     assert round(stats["gwet_ac1"]["value"], 4) == 0.7754
-    for e in stats.values():
-        assert e["low"] <= e["value"] <= e["high"] and e["n_units"] == 11 and e["n_coders"] == 4
+    # units in the order the file first names them (coder by coder: u10 is first rated by the third coder, after u11)
+    order = [*range(10), 11, 10]
+    matrix = [[row[u] for u in order] for row in KRIPPENDORFF_2011]
+    for name, e in stats.items():
+        # each figure is the library's estimate on the same matrix: value, BCa interval (seed 0) and analytic SE
+        same = estimate(name, matrix, level="ordinal", n_boot=200, seed=0)
+        assert (e["value"], e["low"], e["high"]) == pytest.approx((same.value, same.low, same.high), rel=1e-12), name
+        assert e["ci_method"] == "bca" and e["n_boot"] == 200 and e["level"] == 0.95
+        assert e["low"] < e["value"] and e["high"] - e["low"] > 0.05, name  # a real interval, not a point
+        assert e["n_units"] == 11 and e["n_coders"] == 4
+        if name != "krippendorff_alpha":
+            assert e["se"] == pytest.approx(same.se, rel=1e-12) and e["se"] > 0
 
 
 def test_agree_wide_two_coders_adds_kappas(run, tmp_path):

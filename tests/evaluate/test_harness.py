@@ -41,7 +41,14 @@ def test_evaluate_model_against_humans():
         assert r["coders"] == ["gpt", "consensus"] and 0 <= r["p_holm"] <= 1 and r["p_holm"] >= r["p_value"]
         assert r["ceiling"]["statistic"] == "krippendorff_alpha"
         assert r["tp"] + r["fn"] > 0
-    assert [p["coder"] for p in result["place"]][0] in ("h1", "h2", "gpt") and len(result["place"]) == 3
+    # the model's place: each coder's mean MASI alpha with the humans (other than itself), best first
+    pair = lambda a, b: krippendorff_alpha(data.set_matrix([a, b]), "masi")  # noqa: E731
+    expected = {"h1": pair("h1", "h2"), "h2": pair("h2", "h1"), "gpt": (pair("gpt", "h1") + pair("gpt", "h2")) / 2}
+    place = result["place"]
+    assert [p["coder"] for p in place] == ["h1", "h2", "gpt"] and place[2]["kind"] == "model"
+    for p in place:
+        assert p["mean_alpha_with_humans"] == pytest.approx(expected[p["coder"]], rel=1e-12)
+    assert place[2]["mean_alpha_with_humans"] < place[0]["mean_alpha_with_humans"]  # accuracy 0.8 below 0.9 and 0.85
     assert result["confusion"]["rows"] == "gpt" and len(result["confusion"]["labels"]) == 4
     json.dumps(result)  # JSON-ready
 
@@ -119,7 +126,9 @@ def test_from_store_and_breakdown(project, tmp_path):
     result = evaluate(data, EvalOptions(n_boot=50, by=["role"]))
     assert {b["value"] for b in result["breakdown"]} == {"nurse", "manager"}
     assert sum(b["n_units"] for b in result["breakdown"]) == 8
-    alpha = next(e for e in result["overall"][0]["estimates"] if e["level"] if e["statistic"] == "krippendorff_alpha")
-    assert alpha["value"] == pytest.approx(krippendorff_alpha(data.set_matrix(), "masi"), rel=1e-12)
+    masi = [e for e in result["overall"][0]["estimates"]
+            if e["statistic"] == "krippendorff_alpha" and e["convention"].endswith("level masi")]
+    assert len(masi) == 1
+    assert masi[0]["value"] == pytest.approx(krippendorff_alpha(data.set_matrix(), "masi"), rel=1e-12)
     with pytest.raises(InputError, match="no document metadata field 'site'"):
         evaluate(data, EvalOptions(n_boot=0, by=["site"]))

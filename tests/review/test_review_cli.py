@@ -37,7 +37,9 @@ def test_eval_says_how_agreement_moved_after_a_review_round(run, queued: Project
     from assistcode import review
 
     first = run("eval", "--reference", "reviewed", "--n-boot", "0", "--project", path)
-    assert first.code == 2 or "since the previous" not in first.out  # no reviewed gold yet, or nothing to compare
+    # no review decision yet: there is no "reviewed" coder to compare against, said in one line
+    assert first.code == 2 and first.out == "" and "no coder named 'reviewed'" in first.err
+    assert first.err.count("\n") == 1
     for _ in range(10):
         it = review.claim(db, "ann")
         review.decide(db, it, "ann", "accept")
@@ -60,14 +62,16 @@ def test_code_with_reviewed_examples(run, queued: Project) -> None:
     from assistcode import review
 
     path = queued.path
+    decided = {}
     for codes in (["every-level"], ["organisations"], []):
         it = review.claim(queued.db, "ann")
+        decided[it.segment_id] = codes
         review.decide(queued.db, it, "ann", "edit", codes=codes, codebook=queued.codebook())
     queued.close()
     r = run("code", "--provider", "mock", "--model", "mock", "--examples", "reviewed", "--json", "--project", path)
     assert r.code == 0, r.err
     with Project(path) as p:
         manifest = json.loads(p.db.execute("SELECT manifest FROM runs ORDER BY id DESC").fetchone()[0])
-    assert manifest["examples"]["count"] == 3 and len(manifest["examples"]["segments"]) == 3
-    r = run("prompts", "render", "--help")
-    assert r.code == 0
+    # the examples are exactly the three reviewed segments (the one edited to "no code" included), recorded by id
+    assert manifest["examples"]["count"] == 3 and sorted(manifest["examples"]["segments"]) == sorted(decided)
+    assert len(manifest["examples"]["hash"]) == 64
