@@ -1,12 +1,13 @@
 """ConvAbuse (CC BY 4.0) as an assistcode project: one document per item (the user's turn; the turns before it are
 kept as document metadata), one human coder per annotator, codes from ``eval/suites/convabuse/codebook.yaml``.
 
-The data is read from where it lies (``../shared/data/convabuse`` or ``$ASSISTCODE_CONVABUSE``) and never copied into
-the repository; what this module writes goes to a folder the caller names (a temporary one in the benchmark; a
-git-ignored one for the suite).
+The data is read from where it lies (``--data DIR`` or ``$ASSISTCODE_CONVABUSE``: the folder holding
+``ConvAbuseEMNLPfull.csv``, from https://github.com/amandacurry/convabuse) and never copied into the repository; what
+this module writes goes to a folder the caller names (a temporary one in the benchmark; a git-ignored one for the
+suite).
 
-    python eval/convabuse.py --project DIR [--sample 200]         # a project holding it
-    python eval/convabuse.py --gold-standard DIR [--sample 200]   # a gold standard folder (gold.yaml) for suites
+    python eval/convabuse.py --data DIR --project DIR [--sample 200]         # a project holding it
+    python eval/convabuse.py --data DIR --gold-standard DIR [--sample 200]   # a gold standard folder for suites
 """
 from __future__ import annotations
 
@@ -32,8 +33,14 @@ LABELS = {
 }
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("ASSISTCODE_CONVABUSE", ROOT.parent / "shared" / "data" / "convabuse"))
+SOURCE = "https://github.com/amandacurry/convabuse"
+"""Where to get ConvAbuse (CC BY 4.0): ``ConvAbuseEMNLPfull.csv`` in its data folder."""
+
+
+def data_dir() -> Path | None:
+    """The folder named by ``$ASSISTCODE_CONVABUSE``, or None."""
+    value = os.environ.get("ASSISTCODE_CONVABUSE")
+    return Path(value) if value else None
 
 
 @dataclass
@@ -51,9 +58,11 @@ def prepare(out: Path, *, sample: int | None = None, seed: int = 2021, source: P
     """Write ``items.csv`` (item, user, context, bot) and ``gold.csv`` (item, coder, code; an empty code records an item
     seen and left uncoded). With ``sample``, keep a seeded sample stratified by the annotators' majority on
     ``abusive``: half abusive, half not (so that the rare labels have cases), noted in every result."""
-    csv = (source or data_dir()) / "ConvAbuseEMNLPfull.csv"
-    if not csv.exists():
-        raise SystemExit(f"{csv}: not found (set ASSISTCODE_CONVABUSE to the folder holding ConvAbuseEMNLPfull.csv)")
+    folder = source or data_dir()
+    csv = folder / "ConvAbuseEMNLPfull.csv" if folder else None
+    if csv is None or not csv.exists():
+        raise SystemExit(f"ConvAbuse not found{f' at {csv}' if csv else ''}: download ConvAbuseEMNLPfull.csv from "
+                         f"{SOURCE} and pass its folder with --data DIR or ASSISTCODE_CONVABUSE=DIR")
     rows = pd.read_csv(csv, dtype={"conv_id": str}, keep_default_na=False)
     rows["item"] = rows.groupby(ITEM_COLUMNS, sort=False).ngroup().map(lambda i: f"convabuse-{i:04d}")
     first = ~rows.duplicated(["item", "annotator_id"])
@@ -125,15 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--project", type=Path)
     where.add_argument("--gold-standard", type=Path)
     p.add_argument("--sample", type=int)
+    p.add_argument("--data", type=Path, help="The folder holding ConvAbuseEMNLPfull.csv (default: $ASSISTCODE_CONVABUSE).")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.gold_standard:
-        prepared = prepare(args.gold_standard, sample=args.sample)
+        prepared = prepare(args.gold_standard, sample=args.sample, source=args.data)
         write_gold_standard(args.gold_standard, prepared)
         print(f"{args.gold_standard}: gold standard of {prepared.n_items} items, {prepared.repeats} repeated ratings "
               "left out")
         return 0
-    prepared = prepare(args.project / "convabuse-source", sample=args.sample)
+    prepared = prepare(args.project / "convabuse-source", sample=args.sample, source=args.data)
     load_project(args.project, prepared).close()
     print(f"{args.project}: {prepared.n_items} items, {prepared.repeats} repeated ratings left out")
     return 0

@@ -266,3 +266,40 @@ def test_import_gold_add_codes_makes_a_new_codebook_version(run, tmp_path):
     r = run("import-gold", bad, "--add-codes", "--project", proj)
     assert r.code == 2 and "unknown segment" in r.err
     assert run("codebook", "versions", "--project", proj).out == before
+
+
+# -- item 12: nothing a user runs names a path outside the repository ------------------------------------------------
+def test_suites_name_no_path_outside_the_repository():
+    repo = Path(__file__).resolve().parent.parent
+    files = [*(repo / "eval" / "suites").rglob("*"), *(repo / "assistcode" / "suites").rglob("*.py"), repo / "eval" / "convabuse.py"]
+    for path in (f for f in files if f.is_file()):
+        text = path.read_text(encoding="utf-8")
+        for needle in ("../shared", "/shared/data", "/work/", '"shared"'):
+            assert needle not in text, f"{path.relative_to(repo)} names {needle!r}"
+
+
+def test_a_missing_data_set_is_one_line_saying_where_to_get_it(tmp_path, offline):
+    suite = Path(__file__).resolve().parent.parent / "eval" / "suites" / "convabuse.yaml"
+    r = offline("suite", "run", suite, "--project", tmp_path / "suite-proj")
+    assert r.returncode == 2, r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("assistcode: error")]
+    assert len(errors) == 1 and "github.com/amandacurry/convabuse" in errors[0] and "--data" in errors[0]
+    assert not (tmp_path / "suite-proj").exists()
+
+
+# -- item 9: the raw reply the end of a run points to can be read ------------------------------------------------------
+def test_runs_show_raw_segment_prints_the_kept_reply(run, tmp_path):
+    make_project(tmp_path, n_docs=1, turns=4).close()
+    proj = tmp_path / "proj"
+    with FakeOpenAIServer(Plan(rate_unknown_code=1.0)) as server:
+        r = run("code", "--provider", "openai", "--model", "fake", "--base-url", server.base_url, "--project", proj)
+    assert r.code == 0, r.err
+    assert "runs show 1 --raw SEGMENT" in r.out
+    shown = run("runs", "show", "1", "--project", proj).json()
+    assert len(shown["raw_kept"]) == 4
+    r = run("runs", "show", "1", "--raw", shown["raw_kept"][0], "--project", proj)
+    assert r.code == 0, r.err
+    reply = json.loads(r.out)  # the reply as the model sent it, invented code included
+    assert reply and r.out.strip() != ""
+    r = run("runs", "show", "1", "--raw", "no-such-segment", "--project", proj)
+    assert r.code == 2 and "no segment 'no-such-segment'" in r.err

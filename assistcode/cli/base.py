@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import importlib
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -65,6 +66,39 @@ def echo_warnings(warnings: list[str]) -> None:
     """Each warning as one line on stderr."""
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
+
+
+def progress_printer(label: str = "coding"):  # type: ignore[no-untyped-def]
+    """A progress bar on stderr (never in piped stdout) for the engine's updates: (rich Progress, update callback).
+    Before the first reply it says so (a local model loads first: tens of seconds on a laptop)."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                        TextColumn("tok {task.fields[tokens]} fail {task.fields[failed]} calls {task.fields[calls]} "
+                                   "cache {task.fields[cache]} ${task.fields[spent]}"),
+                        console=Console(stderr=True), transient=False)
+    state: dict[str, Any] = {"task": None, "label": None}
+
+    def update(s: dict[str, Any]) -> None:
+        name = s.get("label") or label
+        if state["task"] is None or state["label"] != name:
+            if state["task"] is not None:
+                progress.stop_task(state["task"])
+            state["task"] = progress.add_task(name, total=s["total"], completed=s["done"], rate="-", calls=0, cache=0,
+                                              spent="0", tokens="0", failed=0)
+            state["label"], state["start"], state["t0"] = name, s["done"], time.perf_counter()
+        starting = s.get("phase") == "starting"
+        elapsed = max(time.perf_counter() - state["t0"], 1e-9)
+        progress.update(state["task"], completed=s["done"],
+                        description=f"{name}: waiting for the first reply (a local model loads first)" if starting else name,
+                        rate="-" if starting else f"{(s['done'] - state['start']) / elapsed:.1f}",
+                        calls=s.get("calls", 0), cache=s.get("cache_hits", 0), spent=f"{s.get('spent', 0):.4f}",
+                        tokens=f"{s.get('tokens', 0):,.0f}", failed=s.get("failed", 0))
+
+    return progress, update
 
 
 def split_columns(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -285,15 +285,15 @@ def demo(project_dir: Path, model: str | None, n_boot: int, max_tokens: int) -> 
     from ..demo import run_demo
     from ..localmodels import DEFAULT_MODEL
     from ..report import tables_for, to_terminal
-    from .run_cmds import _progress_printer
+    from .base import progress_printer
 
-    progress, update = _progress_printer()
+    progress, update = progress_printer("coding")  # the bar on stderr; the steps and the report on stdout
 
     def show(report: dict) -> None:
         to_terminal(tables_for(report), report.get("notes", []))
 
     with progress:
-        project, _, _ = run_demo(project_dir, echo=lambda line: progress.console.print(line, soft_wrap=True, highlight=False),
+        project, _, _ = run_demo(project_dir, echo=click.echo,
                                  model=model or DEFAULT_MODEL, n_boot=n_boot, max_tokens=max_tokens,
                                  progress=update, show_report=show)
     project.close()

@@ -190,7 +190,8 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
                + (f", ${c['cost_usd']:.4f}" if c.get("cost_usd") is not None else "") + f"; {result.seconds:.1f} s.")
     if c["unknown_codes_dropped"] or c["quotes_not_found"]:
         click.echo(f"  {c['unknown_codes_dropped']} invented codes dropped, {c['quotes_not_found']} evidence quotes not found "
-                   "in their segment (raw replies kept: assistcode runs show).")
+                   f"in their segment (raw replies kept: assistcode runs show {result.run.id} lists them, "
+                   f"assistcode runs show {result.run.id} --raw SEGMENT prints one).")
     if result.stopped:
         click.echo(f"  {result.stopped}. Run the same command to continue.")
     if c["failed"]:
@@ -253,16 +254,33 @@ def runs_list(as_json: bool, project_dir: Path) -> None:
 
 @runs.command("show")
 @click.argument("run")
+@click.option("--raw", "raw_segment", metavar="SEGMENT", help="Print the model's raw reply for this segment (kept where a "
+              "code was dropped, a quote was not found, or the segment failed; listed under raw_kept).")
 @project_option
-def runs_show(run: str, project_dir: Path) -> None:
-    """A run's manifest and its failed segments."""
+def runs_show(run: str, raw_segment: str | None, project_dir: Path) -> None:
+    """A run's manifest, its failed segments and the segments whose raw reply was kept (JSON); or one raw reply."""
+    from ..errors import InputError
+
     with open_project(project_dir) as project:
         r = rs.get_run(project.db, run)
+        if raw_segment is not None:
+            found = rs.raw_reply(project.db, r.id, raw_segment)
+            if found is None:
+                raise InputError(f"run {r.id} has no segment {raw_segment!r}", field="--raw",
+                                 hint="the segments with a kept reply are listed under raw_kept by `assistcode runs show "
+                                      f"{r.id}`")
+            if found[1] is None:
+                raise InputError(f"no raw reply kept for {raw_segment!r} in run {r.id} ({found[0]}: nothing was dropped)",
+                                 field="--raw", hint=f"its codes: assistcode export annotations --coders {r.coder}")
+            click.echo(found[1])
+            return
         failed = project.db.execute("SELECT segment_id, reason FROM run_segments WHERE run_id = ? AND status = 'failed'",
                                     (r.id,)).fetchall()
+        kept = rs.segments_with_raw(project.db, r.id)
     click.echo(json.dumps({"id": r.id, "coder": r.coder, "status": r.status, "started_at": r.started_at,
                            "finished_at": r.finished_at, "manifest": r.manifest,
-                           "failed": [{"segment_id": s, "reason": why} for s, why in failed]}, indent=2))
+                           "failed": [{"segment_id": s, "reason": why} for s, why in failed],
+                           "raw_kept": kept}, indent=2))
 
 
 @runs.command("delete")

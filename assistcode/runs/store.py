@@ -259,3 +259,16 @@ def remember_mode(db: sqlite3.Connection, endpoint: str, model: str, mode: str) 
     with transaction(db):
         db.execute("INSERT OR REPLACE INTO endpoint_modes (endpoint, model, mode, updated_at) VALUES (?, ?, ?, ?)",
                    (endpoint, model, mode, now()))
+
+
+def raw_reply(db: sqlite3.Connection, run_id: int, segment_id: str) -> tuple[str, str | None] | None:
+    """(status, raw reply or None) of one segment of a run; None when the run never reached the segment. A raw reply
+    is kept where a code was dropped, a quote was not found, or the segment failed."""
+    row = db.execute("SELECT status, raw FROM run_segments WHERE run_id = ? AND segment_id = ?", (run_id, segment_id)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def segments_with_raw(db: sqlite3.Connection, run_id: int) -> list[str]:
+    """The segments of a run whose raw reply was kept."""
+    return [r[0] for r in db.execute("SELECT segment_id FROM run_segments WHERE run_id = ? AND raw IS NOT NULL "
+                                     "ORDER BY segment_id", (run_id,))]

@@ -27,15 +27,16 @@ def default_project_dir(suite: Suite) -> Path:
     return Path(".assistcode") / "suites" / suite.name
 
 
-def _gold_folder(suite: Suite, echo: Callable[[str], None]) -> str | Path:
+def _gold_folder(suite: Suite, echo: Callable[[str], None], data: Path | None = None) -> str | Path:
     g = suite.spec.gold
     local = suite.resolve(g.standard)
     if (local / "gold.yaml").exists():
         return local
     if g.prepare:
         script = suite.resolve(g.prepare[0])
-        echo(f"Preparing the gold standard: python {script.name} {' '.join(g.prepare[1:])}")
-        done = subprocess.run([sys.executable, str(script), *g.prepare[1:]], cwd=suite.path.parent,
+        extra = ["--data", str(Path(data).resolve())] if data else []  # the data set's folder, from the command line
+        echo(f"Preparing the gold standard: python {script.name} {' '.join([*g.prepare[1:], *extra])}")
+        done = subprocess.run([sys.executable, str(script), *g.prepare[1:], *extra], cwd=suite.path.parent,
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise InputError(f"preparing the gold standard failed: {(done.stderr or done.stdout).strip()[-500:]}",
@@ -47,12 +48,14 @@ def _gold_folder(suite: Suite, echo: Callable[[str], None]) -> str | Path:
     return g.standard  # a shipped one, by name
 
 
-def open_suite_project(suite: Suite, project_dir: Path | None = None, echo: Callable[[str], None] = print) -> Project:
-    """The suite's project, created with its gold standard (and codebook) on first use."""
+def open_suite_project(suite: Suite, project_dir: Path | None = None, echo: Callable[[str], None] = print,
+                       data: Path | None = None) -> Project:
+    """The suite's project, created with its gold standard (and codebook) on first use (``data``: the folder of a
+    data set that the suite's ``prepare`` script reads, passed to it as ``--data``)."""
     folder = Path(project_dir) if project_dir else default_project_dir(suite)
     if (folder / "assistcode.db").exists():
         return Project(folder)
-    gold = _gold_folder(suite, echo)
+    gold = _gold_folder(suite, echo, data)
     gold_standards.manifest(gold)  # a broken gold.yaml is refused before anything is created
     echo(f"Project for suite {suite.name!r}: {folder}")
     project = Project.init(folder)
@@ -130,15 +133,17 @@ class ConfigRun:
 
 
 def run_suite(suite: Suite, project_dir: Path | None = None, *, echo: Callable[[str], None] = print,
-              progress: Callable[[dict[str, Any]], None] | None = None) -> list[ConfigRun]:
-    """Run every configuration (cached, resumable) and the floor. Finished runs make no call."""
+              progress: Callable[[dict[str, Any]], None] | None = None, data: Path | None = None) -> list[ConfigRun]:
+    """Run every configuration (cached, resumable) and the floor. Finished runs make no call. ``echo`` hears each
+    configuration as it starts (``[i/n] label``); ``progress`` each segment, as ``code`` reports it (with ``label``)."""
     out = []
-    with open_suite_project(suite, project_dir, echo) as project:
+    with open_suite_project(suite, project_dir, echo, data) as project:
         codebook = codebook_for(project, suite)
         train, test = split(project, suite)
         configurations = suite.configurations()
         candidates = train_candidates(project, suite, train) if any(c["examples"] for c in configurations) else []
-        for cfg in configurations:
+        n = len(configurations) + (suite.spec.floor == "similarity")
+        for i, cfg in enumerate(configurations, 1):
             if cfg["provider"] == "local":
                 _install(cfg["model"], echo)
             examples = choose_examples(candidates, cfg["examples"]) if cfg["examples"] else []
@@ -147,9 +152,10 @@ def run_suite(suite: Suite, project_dir: Path | None = None, *, echo: Callable[[
                                batch_size=cfg["batch_size"], max_tokens=cfg["max_tokens"], price=cfg["price"],
                                concurrency=suite.spec.concurrency, seed=suite.spec.seed, examples=examples,
                                provider_options=dict(cfg["options"]))
-            echo(f"- {cfg['label']}")
+            echo(f"- [{i}/{n}] {cfg['label']}")
             t0 = time.perf_counter()
-            result = code_project(project, config, codebook=codebook, progress=progress, segment_ids=test)
+            step = (lambda s, label=cfg["label"]: progress({**s, "label": label})) if progress else None
+            result = code_project(project, config, codebook=codebook, progress=step, segment_ids=test)
             seconds = time.perf_counter() - t0
             _remember(project, suite, cfg["label"], cfg, result.run.coder, seconds if result.calls else 0.0)
             out.append(ConfigRun(cfg["label"], result.run.coder, result.calls, result.cache_hits, seconds,
@@ -160,7 +166,7 @@ def run_suite(suite: Suite, project_dir: Path | None = None, *, echo: Callable[[
             from ..similarity import run_similarity
 
             gold = gold_coders(project, suite)
-            echo(f"- {FLOOR_LABEL}")
+            echo(f"- [{n}/{n}] {FLOOR_LABEL}")
             t0 = time.perf_counter()
             result, _ = run_similarity(project, calibrate_with=gold[0] if len(gold) == 1 else "consensus",
                                        codebook=codebook)
