@@ -160,7 +160,7 @@ def _write_file(db: sqlite3.Connection, path: Path, options: ReadOptions, method
         if added is None:  # the same content (and key) is already in the project
             report.documents_present += 1
             continue
-        if parsed.roles and parsed.roles["how"] in ("inferred", "none"):
+        if parsed.roles and parsed.roles["how"] in ("inferred", "none", "not named here"):
             report.roles.append(describe_roles(where, parsed.roles))
         report.formats[parsed.format] = report.formats.get(parsed.format, 0) + 1
         report.documents_added += 1

@@ -252,18 +252,18 @@ def infer_roles(text: str, turns: list[Turn], interviewers: Sequence[str] = ()) 
     if interviewers:
         wanted = {n.casefold() for n in interviewers}
         chosen = {n for n in distinct if n.casefold() in wanted}
-        evidence = {"interviewers": sorted(chosen), "how": "named" if chosen else "none"}
+        evidence = {"interviewers": sorted(chosen), "how": "named" if chosen else "not named here"}
     else:
         chosen = {n for n in distinct if _INTERVIEWER_LABEL.fullmatch(n)}
         evidence = {"interviewers": sorted(chosen), "how": "label"}
-    if not chosen:  # the evidence: who asks questions
+    if not chosen and not interviewers:  # the evidence: who asks questions
         asked: Counter[str] = Counter()
         find = text.find
         for s, e, speaker, _, _ in turns:
             if speaker is not None and find("?", s, e) != -1:
                 asked[speaker] += 1
         ranked = asked.most_common(2)
-        if not interviewers and len(distinct) > 1 and ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+        if len(distinct) > 1 and ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
             chosen = {ranked[0][0]}
         evidence = {"interviewers": sorted(chosen), "how": "inferred" if chosen else "none",
                     "questions": {n: asked.get(n, 0) for n in sorted(distinct)},
@@ -278,5 +278,7 @@ def describe_roles(where: str, evidence: dict[str, Any]) -> str:
     qs = ", ".join(f"{n} {k}" for n, k in evidence.get("questions", {}).items())
     who = ", ".join(evidence.get("interviewers", [])) or "no one"
     how = {"named": "named by --interviewer", "label": "by speaker label", "inferred": "asked the most questions",
-           "none": "no speaker asked more questions than the others"}[evidence.get("how", "none")]
-    return f"{where}: interviewer: {who} ({how}; turns with a question: {qs}); override with --interviewer NAME"
+           "none": "no speaker asked more questions than the others",
+           "not named here": "no --interviewer name speaks here"}[evidence.get("how", "none")]
+    evidence_text = f"; turns with a question: {qs}" if qs else ""
+    return f"{where}: interviewer: {who} ({how}{evidence_text}); override with --interviewer NAME"

@@ -79,7 +79,7 @@ texts = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=texts, method=st.sampled_from(["turn", "paragraph", "sentence", "window"]),
+@given(text=texts, method=st.sampled_from(["turn", "paragraph", "sentence", "window", "row"]),
        size=st.integers(1, 8), overlap=st.integers(0, 7))
 def test_offsets_invariant_on_arbitrary_text(text, method, size, overlap):
     options = {"size": size, "overlap": min(overlap, size - 1)} if method == "window" else {}
@@ -94,7 +94,7 @@ def test_offsets_invariant_on_arbitrary_text(text, method, size, overlap):
             assert s.start >= previous_end  # no overlap, in order
         previous_end = s.end
     # nothing but whitespace (and speaker labels) is left out
-    if method in ("paragraph", "window"):
+    if method in ("paragraph", "window", "row"):
         covered = "".join(s.text for s in segs)
         assert "".join(text.split()) == "".join(covered.split()) or method == "window"
     assert len({s.id for s in segs}) == len(segs)

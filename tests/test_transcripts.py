@@ -281,3 +281,12 @@ def test_cli_import_and_code_with_roles_and_skips(run, tmp_path):
     assert roles == {"Speaker 1": "participant", "Speaker 2": "interviewer"}
     r = run("import", FIXTURES / "plain.txt", "--transcript-format", "otr", "--project", named)
     assert r.code == 2
+
+
+def test_an_interviewer_named_but_absent_is_said_so():
+    from assistcode.transcripts import describe_roles
+
+    parsed = transcript_turns((FIXTURES / "rev.txt").read_text(encoding="utf-8"), interviewers=["Carla"])
+    assert {t[4] for t in parsed.turns} == {"participant"}
+    assert describe_roles("rev.txt", parsed.roles) == (
+        "rev.txt: interviewer: no one (no --interviewer name speaks here); override with --interviewer NAME")
