@@ -22,6 +22,7 @@ Tokens per segment are the tokens the model evaluated: for the scoring templates
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import time
@@ -45,17 +46,33 @@ from assistcode.errors import AgreementError  # noqa: E402
 from assistcode.evaluate import EvalOptions, from_store  # noqa: E402
 from assistcode.evaluate.harness import _est  # noqa: E402
 from assistcode.runs import store as rs  # noqa: E402
-from assistcode.runs.engine import Engine, RunConfig, code_project  # noqa: E402
+from assistcode.corpus import context_text, iter_segments, preceding  # noqa: E402
+from assistcode.runs.engine import Engine, RunConfig, select_segments  # noqa: E402
 from assistcode.similarity import run_similarity  # noqa: E402
 
 CROSS_FITTED = "platt"
 """The labelled calibration measured as "cross-fitted" (the default with --calibrate-with)."""
 
 
-def _run(project: Any, config: RunConfig, ids: list[str]) -> tuple[str, float]:
+def _run(project: Any, config: RunConfig, ids: list[str], budget: float | None = None) -> tuple[str, float, int]:
+    """As ``code_project`` on ``ids``, stopped cleanly (the segments done so far kept and, for a scoring run,
+    calibrated) once ``budget`` seconds are spent. Returns the run's coder, its seconds and the segments it did."""
     start = time.perf_counter()
-    result = code_project(project, config, segment_ids=ids)
-    return result.run.coder, time.perf_counter() - start
+    everything = list(iter_segments(project.db))
+    wanted = set(ids)
+    segments = [s for s in select_segments(everything, config) if s.id in wanted]
+    holder: dict[str, Engine] = {}
+
+    def progress(state: dict[str, Any]) -> None:
+        if budget is not None and time.perf_counter() - start > budget:
+            holder["engine"].stopped = f"the benchmark's time budget of {budget:g} s was spent"
+
+    engine = holder["engine"] = Engine(project.db, project.codebook(), config, project_dir=project.path, progress=progress)
+    if config.context_turns:
+        engine.contexts = {k: context_text(v) for k, v in preceding(everything, config.context_turns).items()
+                           if k in wanted and v}
+    result = asyncio.run(engine.run(segments))
+    return result.run.coder, time.perf_counter() - start, result.counts["ok"]
 
 
 def _deductive_evaluated_tokens(project: Any, config: RunConfig, ids: list[str], coder: str) -> float:
@@ -88,29 +105,36 @@ def _evaluated_tokens(project: Any, coder: str) -> float:
                                     "JOIN runs u ON u.id = r.run_id WHERE u.coder = ?", (coder,)).fetchone()[0])
 
 
-def methods(project: Any, model: str, ids: list[str], reference: str, *, choice: bool,
-            provider: str = "local") -> dict[str, dict[str, Any]]:
-    """Run every method on ``ids``; name -> {coder, seconds, evaluated tokens} (None where not measured)."""
+def methods(project: Any, model: str, ids: list[str], reference: str, *, choice: bool, provider: str = "local",
+            score_budget: float | None = None, deductive_budget: float | None = None) -> dict[str, dict[str, Any]]:
+    """Run every method on ``ids`` (the scoring templates first, deductive last: each within its time budget);
+    name -> {coder, segments done, seconds and evaluated tokens per segment done}."""
     out: dict[str, dict[str, Any]] = {}
-    n = len(ids)
     base = dict(provider=provider, model=model, concurrency=1, max_tokens=512)
-    cfg = RunConfig(template="deductive", **base)
-    coder, seconds = _run(project, cfg, ids)
-    tokens = (_deductive_evaluated_tokens(project, cfg, ids, coder) if provider == "local" else _evaluated_tokens(project, coder))
-    out["deductive"] = {"coder": coder, "seconds_per_segment": seconds / n, "tokens_per_segment": tokens / n}
     templates = (["score-choice"] if choice else []) + ["score-per-code"]
     for template in templates:
-        coder, seconds = _run(project, RunConfig(template=template, **base), ids)
-        cost = {"seconds_per_segment": seconds / n, "tokens_per_segment": _evaluated_tokens(project, coder) / n}
+        coder, seconds, n = _run(project, RunConfig(template=template, **base), ids, score_budget)
+        cost = {"segments_done": n, "seconds_per_segment": seconds / max(n, 1),
+                "tokens_per_segment": _evaluated_tokens(project, coder) / max(n, 1)}
         out[f"{template} raw"] = {"coder": coder, **cost}
-        coder, _ = _run(project, RunConfig(template=template, calibration="contextual", **base), ids)
+        coder, _, _ = _run(project, RunConfig(template=template, calibration="contextual", **base), ids)
         out[f"{template} contextual"] = {"coder": coder, **cost, "cost_note": "the raw run's calls, from the cache"}
-        coder, _ = _run(project, RunConfig(template=template, calibration=CROSS_FITTED, calibrate_with=reference, **base), ids)
+        coder, _, _ = _run(project, RunConfig(template=template, calibration=CROSS_FITTED, calibrate_with=reference,
+                                              **base), ids)
         out[f"{template} cross-fitted"] = {"coder": coder, **cost, "cost_note": "the raw run's calls, from the cache"}
     start = time.perf_counter()
     result, _ = run_similarity(project, calibrate_with=reference)
-    out["similarity"] = {"coder": result.run.coder, "seconds_per_segment": (time.perf_counter() - start) / len(project.segments()),
-                         "tokens_per_segment": None, "cost_note": "sentence embeddings, not the local model"}
+    out["similarity"] = {"coder": result.run.coder, "segments_done": len(project.segments()),
+                         "seconds_per_segment": (time.perf_counter() - start) / len(project.segments()),
+                         "cost_note": "sentence embeddings, not the local model"}
+    cfg = RunConfig(template="deductive", **base)
+    coder, seconds, n = _run(project, cfg, ids, deductive_budget)
+    done = [r[0] for r in project.db.execute("SELECT r.segment_id FROM run_segments r JOIN runs u ON u.id = r.run_id "
+                                             "WHERE u.coder = ?", (coder,))]
+    tokens = (_deductive_evaluated_tokens(project, cfg, [i for i in ids if i in set(done)], coder)
+              if provider == "local" else _evaluated_tokens(project, coder))
+    out["deductive"] = {"coder": coder, "segments_done": n, "seconds_per_segment": seconds / max(n, 1),
+                        "tokens_per_segment": tokens / max(n, 1)}
     return out
 
 
@@ -134,42 +158,52 @@ def agreement(project: Any, runs: dict[str, dict[str, Any]], reference: str, ids
         data = data.with_consensus("consensus", coders=humans).subset(["consensus", *coders])
     else:
         data = from_store(project.db, [reference, *coders], codebook)
-    keep = np.isin(np.array(data.units), np.array(ids))
-    for coder in [reference, *coders]:
-        keep &= np.array([x is not None for x in data.row(coder)])
-    data = data.restrict(keep)
-    clusters = np.array(data.clusters)
+    keep = np.isin(np.array(data.units), np.array(ids)) & np.array([x is not None for x in data.row(reference)])
+    everything = data.restrict(keep)
     opts = EvalOptions(n_boot=n_boot, seed=0)
     exclusive = codebook.exclusive
-    ref_sets = data.row(reference)
 
     def single(row: tuple) -> list[str]:
         return [sorted(s)[0] if s else "(none)" for s in row]
 
-    out: dict[str, Any] = {"units": len(data.units), "documents": len(set(data.clusters)), "methods": {}}
+    def on(coders_: list[str]) -> Any:
+        """The units every one of ``coders_`` (and the reference) coded."""
+        mask = np.ones(len(everything.units), bool)
+        for c in coders_:
+            mask &= np.array([x is not None for x in everything.row(c)])
+        return everything.restrict(mask)
+
+    out: dict[str, Any] = {"units": len(everything.units), "documents": len(set(everything.clusters)), "methods": {}}
     base = runs["deductive"]["coder"]
     for name, r in runs.items():
         coder = r["coder"]
-        entry: dict[str, Any] = {"alpha_masi": _est("krippendorff_alpha", data.set_matrix([coder, reference]), opts,
-                                                     clusters, level="masi")}
+        data = on([coder])
+        clusters = np.array(data.clusters)
+        ref_sets = data.row(reference)
+        entry: dict[str, Any] = {"units": len(data.units),
+                                 "alpha_masi": _est("krippendorff_alpha", data.set_matrix([coder, reference]), opts,
+                                                    clusters, level="masi")}
         if exclusive:
             entry["kappa"] = _est("cohen_kappa", [single(data.row(coder)), single(ref_sets)], opts, clusters)
         entry["kappa_per_code"] = {c: _est("cohen_kappa", data.binary(c, [coder, reference]), opts, clusters)
                                    for c in (codes or data.codes)}
-        entry["codes_per_unit"] = float(np.mean([len(s) for s in data.row(coder)]))
+        entry["codes_per_unit"] = float(np.mean([len(s) for s in data.row(coder)])) if data.units else None
         if name != "deductive":
-            d: dict[str, Any] = {"alpha_masi": _paired(
-                alpha_estimator(data.set_matrix([coder, reference]), "masi"),
-                alpha_estimator(data.set_matrix([base, reference]), "masi"), n_boot, clusters)}
-            if exclusive:
-                d["kappa"] = _paired(estimator_for("cohen_kappa", [single(data.row(coder)), single(ref_sets)]),
-                                     estimator_for("cohen_kappa", [single(data.row(base)), single(ref_sets)]), n_boot, clusters)
-            for c in (codes or [])[:1]:
-                try:
-                    d[f"kappa {c}"] = _paired(estimator_for("cohen_kappa", data.binary(c, [coder, reference])),
-                                              estimator_for("cohen_kappa", data.binary(c, [base, reference])), n_boot, clusters)
-                except AgreementError as exc:
-                    d[f"kappa {c}"] = {"value": None, "note": str(exc)}
+            pair = on([coder, base])
+            pc = np.array(pair.clusters)
+            ref_p = pair.row(reference)
+            d: dict[str, Any] = {"units": len(pair.units)}
+            try:
+                d["alpha_masi"] = _paired(alpha_estimator(pair.set_matrix([coder, reference]), "masi"),
+                                          alpha_estimator(pair.set_matrix([base, reference]), "masi"), n_boot, pc)
+                if exclusive:
+                    d["kappa"] = _paired(estimator_for("cohen_kappa", [single(pair.row(coder)), single(ref_p)]),
+                                         estimator_for("cohen_kappa", [single(pair.row(base)), single(ref_p)]), n_boot, pc)
+                for c in (codes or [])[:1]:
+                    d[f"kappa {c}"] = _paired(estimator_for("cohen_kappa", pair.binary(c, [coder, reference])),
+                                              estimator_for("cohen_kappa", pair.binary(c, [base, reference])), n_boot, pc)
+            except (AgreementError, ValueError) as exc:
+                d["note"] = str(exc)
             entry["minus_deductive"] = d
         out["methods"][name] = entry
     return out
@@ -180,13 +214,13 @@ def costs(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out = {}
     for name, r in runs.items():
         out[name] = {k: r.get(k) for k in ("seconds_per_segment", "tokens_per_segment", "cost_note") if r.get(k) is not None}
-        if r.get("tokens_per_segment") is not None and name != "similarity":
+        if r.get("tokens_per_segment") is not None and name != "similarity" and base["segments_done"]:
             out[name]["seconds_ratio_to_deductive"] = r["seconds_per_segment"] / base["seconds_per_segment"]
             out[name]["tokens_ratio_to_deductive"] = r["tokens_per_segment"] / base["tokens_per_segment"]
     return out
 
 
-def seed_part(folder: Path, model: str, n_boot: int, provider: str = "local") -> dict[str, Any]:
+def seed_part(folder: Path, model: str, n_boot: int, provider: str = "local", **budgets: float | None) -> dict[str, Any]:
     from assistcode import gold_standards
     from assistcode.project import Project
 
@@ -195,7 +229,7 @@ def seed_part(folder: Path, model: str, n_boot: int, provider: str = "local") ->
     reference = next(r[0] for r in project.db.execute("SELECT name FROM coders WHERE kind = 'human'"))
     ids = [r[0] for r in project.db.execute("SELECT s.segment_id FROM seen s JOIN segments g ON g.id = s.segment_id "
                                              "WHERE s.coder = ? ORDER BY g.rowid", (reference,))]
-    runs = methods(project, model, ids, reference, choice=True, provider=provider)
+    runs = methods(project, model, ids, reference, choice=True, provider=provider, **budgets)
     result = {"reference": reference, "segments": len(ids), **agreement(project, runs, reference, ids, n_boot),
               "cost": costs(runs)}
     project.close()
@@ -203,14 +237,14 @@ def seed_part(folder: Path, model: str, n_boot: int, provider: str = "local") ->
 
 
 def convabuse_part(folder: Path, data: Path | None, sample: int, model: str, n_boot: int,
-                   provider: str = "local") -> dict[str, Any]:
+                   provider: str = "local", **budgets: float | None) -> dict[str, Any]:
     from convabuse import load_project, prepare
     from convabuse_bench import _kappa, _majority
 
     prepared = prepare(folder / "convabuse-src", sample=sample, source=data)
     project = load_project(folder / "convabuse", prepared)
     ids = [s.id for s in project.segments()]
-    runs = methods(project, model, ids, "consensus", choice=False, provider=provider)
+    runs = methods(project, model, ids, "consensus", choice=False, provider=provider, **budgets)
     codebook = project.codebook()
     everyone = from_store(project.db, None, codebook)
     humans = list(everyone.humans)
@@ -245,17 +279,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--skip-seed", action="store_true")
     p.add_argument("--skip-convabuse", action="store_true")
+    p.add_argument("--score-budget", type=float, help="seconds a raw scoring run may take before it stops cleanly")
+    p.add_argument("--deductive-budget", type=float, help="seconds the deductive run may take before it stops cleanly")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    budgets = {"score_budget": args.score_budget, "deductive_budget": args.deductive_budget}
     warnings.simplefilter("ignore", AgreementWarning)
-    out: dict[str, Any] = {"provider": args.provider, "model": args.model, "cross_fitted": f"{CROSS_FITTED}, cross-fitted by document (5 folds)",
+    out: dict[str, Any] = {"provider": args.provider, "model": args.model, "budgets_s": budgets, "cross_fitted": f"{CROSS_FITTED}, cross-fitted by document (5 folds)",
                            "n_boot": args.n_boot}
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_seed:
-            out["seed"] = seed_part(Path(tmp), args.model, args.n_boot, args.provider)
+            out["seed"] = seed_part(Path(tmp), args.model, args.n_boot, args.provider, **budgets)
             emit(out, args.json, show=False)  # a partial result survives a later failure
         if not args.skip_convabuse:
-            out["convabuse"] = convabuse_part(Path(tmp), args.data, args.sample, args.model, args.n_boot, args.provider)
+            out["convabuse"] = convabuse_part(Path(tmp), args.data, args.sample, args.model, args.n_boot, args.provider,
+                                              **budgets)
     emit(out, args.json)
     return 0
 
