@@ -122,6 +122,8 @@ def calibration_report(db: sqlite3.Connection, data: CodingData, reference: str 
             kind = "self-reported confidence of the proposals"
         entry: dict[str, Any] = {"coder": coder, "reference": reference, "probability": kind, "bins": bins,
                                  **summarise(prob, outcome, codes, bins)}
+        if cal.get("fallbacks"):  # codes whose labels were too few in some folds: label-free there
+            entry["fallbacks"] = cal["fallbacks"]
         if cal.get("label_source"):
             entry["calibrated_on"] = cal["label_source"]
             if cal["label_source"] == reference:

@@ -23,7 +23,10 @@ def calibration_tables(result: dict[str, Any]) -> list[Table]:
     notes = [f"Brier: mean squared difference of probability and outcome (0 best). ECE: expected calibration error, "
              f"{bins} equal-width bins, the pairs' share of each bin times |mean probability - frequency| (0 best).",
              "Scoring runs: every (segment, code) pair; generative runs: each proposal's confidence that its code is "
-             "right."] + [f"{e['coder']}: {e['note']}" for e in entries if e.get("note")]
+             "right."] + [f"{e['coder']}: {e['note']}" for e in entries if e.get("note")] + [
+        f"{e['coder']}: too few labels (under 3 positive or 3 negative) to calibrate, label-free instead, in "
+        + ", ".join(f"{code} ({n} fold{'s' if n > 1 else ''})" for code, n in e["fallbacks"].items())
+        for e in entries if e.get("fallbacks")]
     tables = [Table(f"Calibration against {entries[0]['reference']}",
                     ["run", "probability", "n pairs", "Brier", "ECE", "calibrated on"], rows, notes)]
     per_code = [[e["coder"], c["code"], num(c["n"]), f"{c['prevalence']:.1%}", num(c["mean_prob"]), num(c["brier"]),

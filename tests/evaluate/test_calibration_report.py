@@ -107,6 +107,12 @@ def test_a_run_calibrated_on_the_reference_says_so(run, tmp_path):
     assert entry["calibrated_on"] == GOLD and "out-of-fold" in entry["note"]
     assert entry["probability"] == "P(code), calibrated (platt)" and entry["n"] == 60
     assert 0 <= entry["ece"] <= 1 and 0 <= entry["brier"] <= 1
+    with Project(proj) as p:
+        manifest = json.loads(p.db.execute("SELECT manifest FROM runs").fetchone()[0])
+    # national-level (4 of the 20 quotes) has under 3 positives in one fold's training part: counted, and reported
+    assert entry["fallbacks"] == manifest["calibration"]["fallbacks"] == {"national-level": 1}
+    table = run("eval", "--project", proj, "--n-boot", "0")
+    assert "national-level (1 fold)" in table.out
 
 
 def test_low_confidence_signal_reads_calibrated_probabilities(tmp_path):
