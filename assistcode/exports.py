@@ -15,9 +15,10 @@ from .errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-SEGMENT_COLUMNS = ["segment_id", "document_id", "document_title", "position", "start", "end", "speaker", "text"]
+SEGMENT_COLUMNS = ["segment_id", "document_id", "document_title", "position", "start", "end", "speaker", "text",
+                   "start_time", "role"]
 _SEGMENT_SQL = (
-    'SELECT s.id, s.document_id, d.title, s.position, s.start, s."end", s.speaker, s.text '
+    'SELECT s.id, s.document_id, d.title, s.position, s.start, s."end", s.speaker, s.text, s.start_time, s.role '
     "FROM segments s JOIN documents d ON d.id = s.document_id ORDER BY s.rowid"
 )
 
@@ -61,7 +62,8 @@ def write_segments(db: sqlite3.Connection, fmt: str, out: IO[str] | None = None,
 
         schema = pa.schema([("segment_id", pa.string()), ("document_id", pa.string()), ("document_title", pa.string()),
                             ("position", pa.int64()), ("start", pa.int64()), ("end", pa.int64()),
-                            ("speaker", pa.string()), ("text", pa.string())])
+                            ("speaker", pa.string()), ("text", pa.string()), ("start_time", pa.float64()),
+                            ("role", pa.string())])
         with atomic_path(path) as tmp:
             with pq.ParquetWriter(tmp, schema) as writer:
                 for rows in iter_segment_rows(db):

@@ -290,3 +290,13 @@ def test_an_interviewer_named_but_absent_is_said_so():
     assert {t[4] for t in parsed.turns} == {"participant"}
     assert describe_roles("rev.txt", parsed.roles) == (
         "rev.txt: interviewer: no one (no --interviewer name speaks here); override with --interviewer NAME")
+
+
+def test_segments_export_carries_start_time_and_role(run, tmp_path):
+    import json
+
+    proj = tmp_path / "p"
+    run("init", proj)
+    assert run("import", FIXTURES / "zoom.txt", "--project", proj).code == 0
+    rows = [json.loads(line) for line in run("segments", "--format", "jsonl", "--project", proj).out.splitlines()]
+    assert [(r["speaker"], r["start_time"], r["role"]) for r in rows] == [(sp, t, r) for sp, t, _, r in INTERVIEW]
