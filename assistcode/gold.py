@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
 from .errors import GoldError
-from .readers.tabular import KEY_SEP, cell_text, unit_key
+from .readers.tabular import KEY_SEP, cell_text, jsonl_problem, unit_key
 from .textio import sniff_file_encoding
 
 Layout = Literal["long", "wide", "onehot"]
@@ -128,27 +128,49 @@ def read_records(path: str | Path, encoding: str | None = None) -> tuple[list[st
     if suffix in (".csv", ".tsv"):
         enc = encoding or sniff_file_encoding(path)[0]
         fh = path.open(encoding=enc, newline="")
-        reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
-        header = list(reader.fieldnames or [])
+        reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",", strict=True)
+        try:
+            header = list(reader.fieldnames or [])
+        except csv.Error as exc:
+            fh.close()
+            raise GoldError(f"malformed header ({exc})", path=path, line=1) from None
 
         def rows() -> Iterator[tuple[int, dict[str, Any]]]:
             with fh:
                 start = 2
-                for row in reader:
+                while True:
+                    try:
+                        row = next(reader)
+                    except StopIteration:
+                        return
+                    except csv.Error as exc:
+                        raise GoldError(f"malformed record ({exc}; a quote opened here and never closed?)", path=path,
+                                        line=start) from None
+                    if None in row:  # DictReader files extra fields under None
+                        raise GoldError(f"{len(header) + len(row[None])} fields where the header has {len(header)} "
+                                        "(a ragged row)", path=path, line=start)
                     yield start, row
                     start = reader.line_num + 1
 
         return header, rows()
     import pandas as pd
 
-    if suffix == ".jsonl":
-        frame = pd.read_json(path, lines=True, dtype=False)
-    elif suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif suffix == ".xlsx":
-        frame = pd.read_excel(path, dtype=object)
-    else:
+    if suffix not in (".jsonl", ".parquet", ".xlsx"):
         raise GoldError(f"unsupported file type {suffix or '(none)'}", path=path, hint="use .csv, .tsv, .jsonl, .parquet or .xlsx")
+    if suffix == ".jsonl" and (problem := jsonl_problem(path)):
+        raise GoldError(problem[1], path=path, line=problem[0])
+    try:
+        if suffix == ".jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False)
+        elif suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_excel(path, dtype=object)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # pandas, pyarrow and openpyxl raise many kinds for a damaged file
+        text = str(exc).strip().splitlines()
+        raise GoldError(f"cannot be read ({type(exc).__name__}: {text[0][:200] if text else ''})", path=path) from None
     frame = frame.astype(object).where(frame.notna(), None)
     line_base = 2 if suffix == ".xlsx" else 1
     return list(frame.columns), ((i + line_base, r) for i, r in enumerate(frame.to_dict("records")))

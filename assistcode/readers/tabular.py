@@ -71,8 +71,8 @@ def _rows(path: Path, options: ReadOptions, warnings: list[str]) -> tuple[list[s
         raise InputError("empty file: no rows", path=path)
     kind = "json" if suffix == ".jsonl" else "parquet"
     if kind == "json":
-        locate = lambda: _jsonl_problem(path)  # noqa: E731
-        problem = _jsonl_problem(path, first_only=True)
+        locate = lambda: jsonl_problem(path)  # noqa: E731
+        problem = jsonl_problem(path, first_only=True)
         if problem:
             raise InputError(problem[1], path=path, line=problem[0])
         with path.open("rb") as fh:
@@ -127,7 +127,7 @@ def _csv_problem(path: Path, encoding: str, delimiter: str, width: int) -> tuple
             start = reader.line_num + 1
 
 
-def _jsonl_problem(path: Path, first_only: bool = False) -> tuple[int, str] | None:
+def jsonl_problem(path: Path, first_only: bool = False) -> tuple[int, str] | None:
     """The first line of a JSON Lines file that is not JSON, or not an object (blank lines are passed over)."""
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):

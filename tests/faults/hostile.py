@@ -152,3 +152,15 @@ def echoing_reply(secret: str, code: str) -> str:
     return json.dumps({"codes": [
         {"code": code, "rationale": f"the key is {secret}", "evidence": f"quote {secret}", "confidence": 0.9},
         {"code": f"invented-{secret}", "rationale": "x", "evidence": "", "confidence": 0.5}]})
+
+
+def ragged_codes_csv(path: Path) -> Path:
+    """Human codes (long layout) whose line 3 has one field more than the header."""
+    path.write_text("segment_id,coder,code\na,ann,x\nb,ann,y,extra\n", encoding="utf-8")
+    return path
+
+
+def unterminated_codes_csv(path: Path) -> Path:
+    """Human codes with a quote opened on line 3 and never closed."""
+    path.write_text('segment_id,coder,code\na,ann,x\nb,ann,"y\nc,ann,z\n', encoding="utf-8")
+    return path

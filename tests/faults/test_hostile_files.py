@@ -162,6 +162,21 @@ def test_a_broken_table_is_refused_with_file_and_line(make, name: str, needle: s
     assert db_dump(proj) == before
 
 
+@pytest.mark.parametrize("make,name,needle", [
+    (hostile.ragged_codes_csv, "ragged.csv", "ragged.csv:3:"),
+    (hostile.unterminated_codes_csv, "quote.csv", "quote.csv:3:"),
+    (hostile.bad_jsonl, "bad.jsonl", "bad.jsonl:3:"),
+    (hostile.jsonl_of_non_objects, "arrays.jsonl", "arrays.jsonl:1:"),
+    (hostile.broken_parquet, "broken.parquet", "broken.parquet"),
+])
+def test_a_broken_file_of_human_codes_is_refused_with_file_and_line(make, name: str, needle: str,  # noqa: ANN001
+                                                                    tmp_path: Path, proj: Path) -> None:
+    path = make(tmp_path / name)
+    before = db_dump(proj)
+    assert_refused(cli("import-gold", path, "--project", proj, timeout=120), needle)
+    assert db_dump(proj) == before
+
+
 # ---- a coder-name clash ----------------------------------------------------------------------------------------------
 
 def test_coding_after_importing_an_export_with_the_same_model_works(tmp_path: Path, proj: Path) -> None:
