@@ -303,3 +303,30 @@ def test_runs_show_raw_segment_prints_the_kept_reply(run, tmp_path):
     assert reply and r.out.strip() != ""
     r = run("runs", "show", "1", "--raw", "no-such-segment", "--project", proj)
     assert r.code == 2 and "no segment 'no-such-segment'" in r.err
+
+
+# -- item 10: progress on stderr (per configuration and per segment), data and results on stdout ---------------------
+def test_progress_goes_to_stderr_never_into_stdout(run, tmp_path):
+    from assistcode.providers import base as providers
+    from assistcode.providers.mock import MockProvider
+
+    from .suites.test_suites import _noisy, build
+
+    (tmp_path / "c").mkdir()
+    make_project(tmp_path / "c", n_docs=1, turns=4).close()
+    with FakeOpenAIServer(Plan()) as server:
+        r = run("code", "--provider", "openai", "--model", "fake", "--base-url", server.base_url,
+                "--project", tmp_path / "c" / "proj")
+    assert r.code == 0, r.err
+    assert "Ran run1" in r.out and "4/4" in r.err and "coding" in r.err
+    assert "4/4" not in r.out and "ETA" not in r.out
+    providers.register("noisy", lambda model, **kw: MockProvider(model=model, default=_noisy(model)))
+    try:
+        suite = build(tmp_path, run)
+        r = run("suite", "run", suite, "--project", tmp_path / "sp")
+    finally:
+        providers._REGISTRY.pop("noisy", None)
+    assert r.code == 0, r.err
+    assert "[1/4] acc95 / deductive" in r.err and "[4/4]" in r.err
+    assert "90/90" in r.err  # the segments of each configuration, as they are coded
+    assert "4 configurations" in r.out and "[1/4]" not in r.out and "90/90" not in r.out

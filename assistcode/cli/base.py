@@ -75,11 +75,14 @@ def progress_printer(label: str = "coding"):  # type: ignore[no-untyped-def]
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console = Console(stderr=True, width=200)  # a log file: whole lines, not 80 columns
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                         TextColumn("tok {task.fields[tokens]} fail {task.fields[failed]} calls {task.fields[calls]} "
                                    "cache {task.fields[cache]} ${task.fields[spent]}"),
-                        console=Console(stderr=True), transient=False)
+                        console=console, transient=False)
     state: dict[str, Any] = {"task": None, "label": None}
 
     def update(s: dict[str, Any]) -> None:
