@@ -100,7 +100,9 @@ class Transcript:
     front_matter: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     roles: dict[str, Any] = field(default_factory=dict)
-    """How roles were given: ``{"interviewers": [...], "how": "named" | "label" | "inferred", "questions": {...}}``."""
+    """How roles were given: ``{"interviewers": [...], "how": ...}``, ``how`` one of named, label, inferred, none (no
+    speaker asked the most questions) or "not named here"; inferred and none add the evidence (``questions`` and
+    ``turns`` per speaker)."""
 
 
 def _line(text: str, pos: int) -> int:
@@ -132,7 +134,12 @@ def _front_matter(raw: str) -> dict[str, Any]:
     return out
 
 
-def _service(text: str, pattern: re.Pattern[str], where: str, warnings: list[str], forced: bool) -> tuple[str, list[tuple[int, int, str | None, float | None]]] | None:
+Cut = tuple[int, int, "str | None", "float | None"]
+"""(header start, body start, speaker, start time in seconds)."""
+
+
+def _service(text: str, pattern: re.Pattern[str], where: str, warnings: list[str],
+             forced: bool) -> tuple[str, list[Cut]] | None:
     """Cut points (header start, body start, speaker, time) of the service shapes in ``text``, or None if there are
     too few headers to call it a service transcript."""
     found = list(pattern.finditer(text))
@@ -140,27 +147,27 @@ def _service(text: str, pattern: re.Pattern[str], where: str, warnings: list[str
         return None
     kinds = Counter(m.lastgroup for m in found)
     shape = max(kinds, key=lambda k: (kinds[k], -SERVICE_SHAPES.index(k or "")))  # ties: the more specific shape
-    cuts: list[tuple[int, int, str | None, float | None]] = []
+    cuts: list[Cut] = []
     previous_time = -1.0
     for m in found:
         kind = m.lastgroup or ""
         speaker = m.group(f"s_{kind}") or (m.groupdict().get(f"s2_{kind}"))
         speaker = speaker.strip() if speaker else None
         time = seconds(m.group(f"t_{kind}"))
-        if kind != shape:
-            warnings.append(f"{where}:{_line(text, m.start())}: a {kind} header in a {shape} transcript (mixed formats); "
-                            "the turn is cut there")
-        if not speaker:
-            warnings.append(f"{where}:{_line(text, m.start())}: a header with no speaker name; the turn is cut with no speaker")
-        if time < previous_time:
-            warnings.append(f"{where}:{_line(text, m.start())}: time {m.group(f't_{kind}')} goes back from the turn before")
+        if kind != shape or not speaker or time < previous_time:
+            at = f"{where}:{_line(text, m.start())}"
+            if kind != shape:
+                warnings.append(f"{at}: a {kind} header in a {shape} transcript (mixed formats); the turn is cut there")
+            if not speaker:
+                warnings.append(f"{at}: a header with no speaker name; the turn is cut with no speaker")
+            if time < previous_time:
+                warnings.append(f"{at}: time {m.group(f't_{kind}')} goes back from the turn before")
         previous_time = time
         cuts.append((m.start(), m.end(), speaker, time))
     return shape, cuts
 
 
-def _spans(text: str, cuts: Sequence[tuple[int, int, str | None, float | None]], where: str, warnings: list[str],
-           keep_lead: bool) -> tuple[list[Turn], str]:
+def _spans(text: str, cuts: Sequence[Cut], where: str, warnings: list[str], keep_lead: bool) -> tuple[list[Turn], str]:
     """Trimmed, non-empty turns between cut points; returns them and the text before the first cut."""
     turns: list[Turn] = []
     append = turns.append
