@@ -300,3 +300,28 @@ def test_segments_export_carries_start_time_and_role(run, tmp_path):
     assert run("import", FIXTURES / "zoom.txt", "--project", proj).code == 0
     rows = [json.loads(line) for line in run("segments", "--format", "jsonl", "--project", proj).out.splitlines()]
     assert [(r["speaker"], r["start_time"], r["role"]) for r in rows] == [(sp, t, r) for sp, t, _, r in INTERVIEW]
+
+
+def test_sentences_keep_their_turns_time_and_role(tmp_path):
+    project = Project.init(tmp_path / "p")
+    project.import_corpus([FIXTURES / "teams.vtt", FIXTURES / "rev.txt"], segmenter="sentence")
+    segs = project.segments()
+    first = [(s.text, s.speaker, s.start_time, s.role) for s in segs[:3]]
+    assert first == [("Thanks for joining.", "Ana Silva", 13.0, "interviewer"),
+                     ("What do you do with the data?", "Ana Silva", 13.0, "interviewer"),
+                     ("I keep it on a shared drive.", "Ben Ortiz", 20.0, "participant")]
+    assert len(segs) == 2 * 6
+    project.close()
+
+
+def test_batch_template_shows_each_segments_context(tmp_path):
+    from assistcode.runs.engine import Engine, RunConfig
+
+    project = _interview_project(tmp_path)
+    segs = project.segments()
+    engine = Engine(project.db, project.codebook(), RunConfig(provider="mock", model="kw", template="deductive-batch"))
+    engine.contexts = {segs[1].id: context_text([segs[0]]), segs[3].id: context_text([segs[2]])}
+    prompt = engine.render([segs[1], segs[3]]).text
+    assert "Context before segment 1 (do not code it)" in prompt and "Context before segment 2" in prompt
+    assert prompt.index("Ana Silva (interviewer): Why paper?") < prompt.index(segs[3].text)
+    project.close()
