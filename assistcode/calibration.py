@@ -6,7 +6,10 @@ Methods (``method=``):
 - ``contextual``: Zhao et al. 2021, "Calibrate Before Use": the bias measured on content-free inputs is divided out.
   Per-code yes/no scores: ``p' = (p / p_cf) / (p / p_cf + (1 - p) / (1 - p_cf))``, so a segment that looks like the
   content-free input gets 0.5. Exclusive codebooks (one question, the codes as options): ``W = diag(p_cf)^-1``,
-  ``p' = W p`` renormalised over the options (the mass left to "none", ``1 - sum p``, is one more option).
+  ``p' = W p`` renormalised over the codes to the unit's own code mass: the share of "none" (``1 - sum p``) stays,
+  since "none" is the right answer to a content-free input and no bias. Note that a per-code yes/no question is a
+  detection ("is X here?"), where "no" is the right answer to a content-free input too: contextual calibration then
+  pushes every answer towards yes, so measure it before using it (eval/bench).
 - ``threshold``: per-code thresholds that maximise F1 on labels, on the label-free probabilities.
 - ``platt``: a logistic map of logit(label-free probability) to a probability, plus a per-code F1 threshold.
 - ``isotonic``: a monotone (pool-adjacent-violators) map, plus a per-code F1 threshold.
@@ -115,11 +118,12 @@ def contextual(p: np.ndarray, p_cf: np.ndarray, *, exclusive: bool = False) -> n
         cf = np.clip(p_cf, _EPS, 1 - _EPS)
         yes, no = p / cf, (1 - p) / (1 - cf)
         return yes / (yes + no)
-    rest = np.clip(1 - p.sum(axis=1, keepdims=True), 0.0, None)   # the mass of "none" (or of unlisted tokens)
-    rest_cf = max(1 - float(p_cf.sum()), 0.0)
-    options = np.hstack([p, rest]) / np.append(np.clip(p_cf, _EPS, None), max(rest_cf, _EPS))
+    # Between the codes only: "none" is the right answer to a content-free input, so its share there is no bias;
+    # each unit keeps its own mass of "none" (1 - sum p), and its code mass is shared out anew.
+    mass = p.sum(axis=1, keepdims=True)
+    options = p / np.clip(p_cf, _EPS, None)
     total = options.sum(axis=1, keepdims=True)
-    return np.divide(options, total, out=np.full_like(options, 1 / options.shape[1]), where=total > 0)[:, :-1]
+    return np.divide(options * mass, total, out=np.zeros_like(options), where=total > 0)
 
 
 # -- labelled maps --------------------------------------------------------------------------------------------------

@@ -260,3 +260,16 @@ def test_platt_decides_as_the_threshold_method():
     by_threshold = calibrate(raw, method="threshold", labels=labels, groups=groups)
     by_platt = calibrate(raw, method="platt", labels=labels, groups=groups)
     assert np.array_equal(by_threshold.decisions, by_platt.decisions)
+
+
+def test_contextual_choice_keeps_each_units_share_of_none():
+    # options A, B plus "none" (the rest): the content-free input says "none" mostly, and prefers A to B 3:1
+    raw = np.array([[0.3, 0.1], [0.06, 0.02], [0.2, 0.2]])
+    cf = np.array([[0.075, 0.025]])  # 0.9 "none"
+    cal = calibrate(raw, method="contextual", content_free=cf, exclusive=True)
+    # W = diag(1/0.075, 1/0.025): A:B becomes 0.3/0.075 : 0.1/0.025 = 4 : 4, shared out over the code mass 0.4
+    assert np.allclose(cal.prob[0], [0.2, 0.2])
+    assert np.allclose(cal.prob[1], [0.04, 0.04])
+    # 0.2/0.075 : 0.2/0.025 = 1 : 3 of 0.4
+    assert np.allclose(cal.prob[2], [0.1, 0.3])
+    assert np.allclose(cal.prob.sum(axis=1), raw.sum(axis=1))  # "none" keeps its share
