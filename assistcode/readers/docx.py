@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -35,7 +36,7 @@ def docx_text(source: Path | IO[bytes], where: str | Path) -> str:
 
     try:
         document = docx.Document(str(source) if isinstance(source, Path) else source)
-    except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, KeyError, ValueError, PackageNotFoundError) as exc:
         raise InputError(f"not a readable .docx file ({exc})", path=where, hint="open and re-save it in Word") from exc
     text = normalise_newlines("\n\n".join(b.strip() for b in _blocks(document) if b.strip()))
     if not text.strip():

@@ -164,3 +164,14 @@ def unterminated_codes_csv(path: Path) -> Path:
     """Human codes with a quote opened on line 3 and never closed."""
     path.write_text('segment_id,coder,code\na,ann,x\nb,ann,"y\nc,ann,z\n', encoding="utf-8")
     return path
+
+
+def damaged_docx(path: Path, good: Path) -> Path:
+    """A copy of the Word file ``good`` whose document.xml holds a broken deflate stream (zlib.error on reading)."""
+    raw = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as z:
+        info = z.getinfo("word/document.xml")
+    at = _data_offset(bytes(raw), info)
+    raw[at:at + 16] = b"\xff" * 16
+    path.write_bytes(bytes(raw))
+    return path

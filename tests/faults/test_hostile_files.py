@@ -144,6 +144,19 @@ def test_a_damaged_archive_is_refused_in_one_line(kind: str, needle: str, tmp_pa
     assert db_dump(proj) == before
 
 
+def test_a_damaged_word_file_is_refused_in_one_line(tmp_path: Path, proj: Path) -> None:
+    from tests.test_readers import make_docx
+
+    make_docx(tmp_path / "good.docx", ["Interviewer: how is it led? " * 40, "Nurse: by the matron. " * 40])
+    bad = hostile.damaged_docx(tmp_path / "bad.docx", tmp_path / "good.docx")
+    before = db_dump(proj)
+    assert_refused(cli("import", bad, "--project", proj, timeout=60), "bad.docx", "not a readable .docx")
+    inside = hostile.qdpx(tmp_path / "d.qdpx", {"project.qde": hostile.qde('richTextPath="internal://i.docx"'),
+                                                "sources/i.docx": bad.read_bytes()})
+    assert_refused(cli("import", inside, "--project", proj, timeout=60), "source 's'", "not a readable .docx")
+    assert db_dump(proj) == before
+
+
 # ---- tables ----------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make,name,needle", [
