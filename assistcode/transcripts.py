@@ -222,8 +222,13 @@ def parse(text: str, transcript_format: str | None = None, *, pattern: str | re.
                          hint="choose one of " + ", ".join(FORMATS))
     if pattern is None and transcript_format != "plain" and (transcript_format is not None or _CLOCK.search(text)):
         regex = _BY_FORMAT[transcript_format] if transcript_format else _ALL
-        found = _service(text, regex, where, warnings, transcript_format is not None)
+        service_warnings: list[str] = []
+        found = _service(text, regex, where, service_warnings, transcript_format is not None)
+        if found is not None and transcript_format is None and 2 * sum(1 for c in found[1] if c[2]) < len(found[1]) \
+                and label_cuts(text, None, speakers) is not None:
+            found = None  # mostly nameless time marks in a `Name:` transcript: its labels are the turns
         if found is not None:
+            warnings.extend(service_warnings)
             shape, cuts = found
             turns, lead = _spans(text, cuts, where, warnings, keep_lead=False)
             if "maxqda" in (shape, *FORMATS.get(transcript_format or "", ())) or "#" in text:

@@ -325,3 +325,10 @@ def test_batch_template_shows_each_segments_context(tmp_path):
     assert "Context before segment 1 (do not code it)" in prompt and "Context before segment 2" in prompt
     assert prompt.index("Ana Silva (interviewer): Why paper?") < prompt.index(segs[3].text)
     project.close()
+
+
+def test_time_marks_in_a_typed_transcript_leave_its_labels_alone():
+    text = "[00:05:12]\nInterviewer: How did it start?\nP1: Slowly.\n[00:06:40]\nInterviewer: And then?\nP1: Fast."
+    parsed = transcript_turns(text)
+    assert parsed.format == "plain" and parsed.warnings == []
+    assert [t[2] for t in parsed.turns] == [None, "Interviewer", "P1", "Interviewer", "P1"]
