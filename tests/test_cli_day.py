@@ -330,3 +330,36 @@ def test_progress_goes_to_stderr_never_into_stdout(run, tmp_path):
     assert "[1/4] acc95 / deductive" in r.err and "[4/4]" in r.err
     assert "90/90" in r.err  # the segments of each configuration, as they are coded
     assert "4 configurations" in r.out and "[1/4]" not in r.out and "90/90" not in r.out
+
+
+def test_every_command_and_option_has_help_text(run):
+    import importlib
+
+    import click
+
+    from assistcode.cli.base import COMMAND_MODULES, cli
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"assistcode.cli.{module}")
+    missing = []
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        if not (cmd.help or cmd.short_help):
+            missing.append(" ".join(path))
+        missing.extend(f"{' '.join(path)} {p.opts[0]}" for p in cmd.params if isinstance(p, click.Option) and not p.help)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(cli, ["assistcode"])
+    assert missing == []
+    assert run("segments", "--help").out.count("-o, --output") == 1
+    assert "-o, --output" in run("export", "annotations", "--help").out and "-o, --output" in run("eval", "--help").out
+
+
+def test_eval_output_writes_the_report_its_name_says(run, evaluated, tmp_path):
+    for name, start in (("r.md", "# Agreement"), ("r.html", "<!doctype html>"), ("r.json", "{")):
+        r = run("eval", "--n-boot", "20", "-o", tmp_path / name, "--project", evaluated)
+        assert r.code == 0, r.err
+        assert (tmp_path / name).read_text().startswith(start) and f"Wrote {tmp_path / name}" in r.err
+    r = run("eval", "--n-boot", "20", "-o", tmp_path / "r.txt", "--project", evaluated)
+    assert r.code == 2 and ".md, .html or .json" in r.err

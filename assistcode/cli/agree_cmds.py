@@ -21,12 +21,15 @@ def stats_options(f: Callable) -> Callable:
     options = [
         click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples (0: none)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap."),
-        click.option("--ci", "ci_method", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True),
-        click.option("--ci-level", type=float, default=0.95, show_default=True),
+        click.option("--ci", "ci_method", type=click.Choice(["bca", "percentile"]), default="bca", show_default=True,
+                     help="Bootstrap interval: bias-corrected and accelerated, or percentile."),
+        click.option("--ci-level", type=float, default=0.95, show_default=True, help="Confidence level of the intervals."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) instead of tables."),
         click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Also write a Markdown report."),
         click.option("--html", type=click.Path(dir_okay=False, path_type=Path), help="Also write a self-contained HTML report."),
         click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON to a file."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write the report to this file, in the format its name ends with: .md, .html or .json."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -34,7 +37,18 @@ def stats_options(f: Callable) -> Callable:
 
 
 def _emit(result: dict[str, Any], as_json: bool, markdown: Path | None, html: Path | None, json_out: Path | None,
-          title: str) -> None:
+          title: str, output: Path | None = None) -> None:
+    if output is not None:  # -o/--output: the format from the name
+        from ..errors import InputError
+
+        kind = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".json": "json"}.get(
+            output.suffix.lower())
+        if kind is None:
+            raise InputError(f"cannot tell the report format of {output.name!r}", field="--output",
+                             hint="end the name with .md, .html or .json")
+        markdown = output if kind == "markdown" else markdown
+        html = output if kind == "html" else html
+        json_out = output if kind == "json" else json_out
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     else:
@@ -57,14 +71,16 @@ def _default_unit(file: Path, encoding: str | None) -> str:
 
 @cli.command("agree")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--format", "layout", type=click.Choice(["long", "wide", "onehot"]), default="long", show_default=True)
+@click.option("--format", "layout", type=click.Choice(["long", "wide", "onehot"]), default="long", show_default=True,
+              help="long: unit,coder,code rows; wide: a column per coder; onehot: a 0/1 column per code.")
 @click.option("--unit-column", multiple=True, help="Column(s) identifying the unit [default: unit, else segment_id].")
-@click.option("--coder-column", default="coder", show_default=True)
-@click.option("--code-column", default="code", show_default=True)
+@click.option("--coder-column", default="coder", show_default=True, help="long, onehot: the coder column.")
+@click.option("--code-column", default="code", show_default=True, help="long: the code column.")
 @click.option("--code-columns", multiple=True, help="onehot: code columns (globs).")
 @click.option("--coders", multiple=True, help="wide: the coder columns.")
 @click.option("--split", help="Separator of several codes in one cell.")
-@click.option("--empty", type=click.Choice(["missing", "uncoded"]), default="missing", show_default=True)
+@click.option("--empty", type=click.Choice(["missing", "uncoded"]), default="missing", show_default=True,
+              help="wide: an empty cell means not coded (missing) or seen with no code (uncoded).")
 @click.option("--variable", multiple=True, metavar="NAME=GLOB[:LEVEL]",
               help="One-hot codes read as one variable, e.g. 'severity=is_abuse.*:ordinal'.")
 @click.option("--defined-if", multiple=True, metavar="GLOB:CODE|CODE",
@@ -72,13 +88,13 @@ def _default_unit(file: Path, encoding: str | None) -> str:
 @click.option("--level", type=click.Choice(["nominal", "ordinal", "interval", "ratio"]), default="nominal", show_default=True,
               help="Level of a single-label file's codes.")
 @click.option("--categories", help="Comma-separated categories, in order (declares unused ones, fixes q).")
-@click.option("--encoding")
+@click.option("--encoding", help="Override encoding detection (e.g. cp1252).")
 @stats_options
 def agree_cmd(file: Path, layout: str, unit_column: tuple[str, ...], coder_column: str, code_column: str,
               code_columns: tuple[str, ...], coders: tuple[str, ...], split: str | None, empty: str,
               variable: tuple[str, ...], defined_if: tuple[str, ...], level: str, categories: str | None,
               encoding: str | None, n_boot: int, seed: int, ci_method: str, ci_level: float, as_json: bool,
-              markdown: Path | None, html: Path | None, json_out: Path | None) -> None:
+              markdown: Path | None, html: Path | None, json_out: Path | None, output: Path | None) -> None:
     """Every agreement statistic, with its interval, for a file of codes: long (unit, coder, code), wide (a
     column per coder) or one-hot (a 0/1 column per code). No project needed."""
     units = _split_columns(unit_column) or (_default_unit(file, encoding),)
@@ -104,7 +120,7 @@ def agree_cmd(file: Path, layout: str, unit_column: tuple[str, ...], coder_colum
                         conditions=[parse_condition(c) for c in defined_if], level=level, categories=cats)
     result = agree(from_table(table), opts)
     result["notes"] = table.notes + result["notes"]
-    _emit(result, as_json, markdown, html, json_out, f"Agreement: {file.name}")
+    _emit(result, as_json, markdown, html, json_out, f"Agreement: {file.name}", output)
 
 
 def _learning_curve(project_dir: Path, train_with: str | None, sizes: str, code: str | None, seed: int, n_boot: int,
@@ -140,7 +156,7 @@ def _learning_curve(project_dir: Path, train_with: str | None, sizes: str, code:
 def eval_cmd(coders: tuple[str, ...], reference: str | None, rollup: int | None, by: tuple[str, ...], no_cluster: bool,
              learning_curve: bool, train_with: str | None, sizes: str, code: str | None,
              n_boot: int, seed: int, ci_method: str, ci_level: float, as_json: bool, markdown: Path | None,
-             html: Path | None, json_out: Path | None, project_dir: Path) -> None:
+             html: Path | None, json_out: Path | None, output: Path | None, project_dir: Path) -> None:
     """Compare the project's coders (humans and model runs) on the segments they share."""
     if learning_curve:
         _learning_curve(project_dir, train_with, sizes, code, seed, n_boot, ci_level, as_json, json_out)
@@ -158,4 +174,4 @@ def eval_cmd(coders: tuple[str, ...], reference: str | None, rollup: int | None,
 
             result["calibration"] = calibration_report(project.db, data, result["meta"]["reference"])
         history.record(project.db, result)
-    _emit(result, as_json, markdown, html, json_out, f"Agreement: {codebook.name}")
+    _emit(result, as_json, markdown, html, json_out, f"Agreement: {codebook.name}", output)

@@ -17,6 +17,7 @@ def models() -> None:
 
 @models.command("list")
 def models_list() -> None:
+    """Catalogued offline models and whether they are installed."""
     click.echo(f"models folder: {models_dir()}")
     for name, spec in CATALOG.items():
         state = "installed" if model_path(name).exists() else "not installed"

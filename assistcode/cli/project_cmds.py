@@ -126,8 +126,9 @@ def import_(paths: tuple[Path, ...], segmenter: str | None, transcript_format: s
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv", show_default=True,
+              help="Table format (parquet needs --output).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
 @project_option
 def segments(fmt: str, output: Path | None, project_dir: Path) -> None:
     """List every segment: segment_id, document_id, start, end, speaker, text (and more)."""
@@ -208,7 +209,7 @@ def export() -> None:
 
 
 @export.command("qdpx")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File: the .qdpx project to write.")
 @click.option("--coders", multiple=True, help="Coders to include (default: all: humans, model runs, reviewers).")
 @click.option("--segments", type=click.Choice(["coded", "all"]), default="coded", show_default=True,
               help="all: also write uncoded segments as selections without codes (keeps the segmentation).")
@@ -224,7 +225,7 @@ def export_qdpx_cmd(output: Path, coders: tuple[str, ...], segments: str, projec
 
 
 @export.command("qdc")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File: the .qdc codebook to write.")
 @project_option
 def export_qdc_cmd(output: Path, project_dir: Path) -> None:
     """The current codebook as a REFI-QDA codebook (.qdc)."""
@@ -237,10 +238,11 @@ def export_qdc_cmd(output: Path, project_dir: Path) -> None:
 
 
 @export.command("annotations")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx", "parquet"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "xlsx", "parquet"]), default="csv", show_default=True,
+              help="Table format (xlsx and parquet need --output).")
 @click.option("--matrix", is_flag=True, help="Segments x codes per coder (1 applied, 0 seen and not applied).")
 @click.option("--coders", multiple=True, help="Only these coders (repeat or comma-separate).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (csv/jsonl: default stdout).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (csv/jsonl: default stdout).")
 @project_option
 def export_annotations(fmt: str, matrix: bool, coders: tuple[str, ...], output: Path | None, project_dir: Path) -> None:
     """Write annotations in long form (an empty code: seen, no code) or as a matrix."""
@@ -261,7 +263,7 @@ def export_annotations(fmt: str, matrix: bool, coders: tuple[str, ...], output: 
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
 def coders(as_json: bool, project_dir: Path) -> None:
     """List the coders in the project (humans, model runs, reviewers)."""
@@ -278,7 +280,7 @@ def coders(as_json: bool, project_dir: Path) -> None:
 @click.option("--project", "project_dir", type=click.Path(file_okay=False, path_type=Path), default="assistcode-demo",
               show_default=True, help="Where to put the demo project.")
 @click.option("--model", default=None, help="Offline model (catalogued name or .gguf path); default: the catalogue's default.")
-@click.option("--n-boot", type=int, default=1000, show_default=True)
+@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
 @click.option("--max-tokens", type=int, default=512, show_default=True, help="Reply length cap per segment.")
 def demo(project_dir: Path, model: str | None, n_boot: int, max_tokens: int) -> None:
     """The whole loop on the shipped seed gold standard: import, code with the offline model, evaluate, report."""

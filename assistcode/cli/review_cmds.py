@@ -49,8 +49,8 @@ def review_group(ctx: click.Context, reviewer: str | None, blind: bool, adjudica
 @click.option("--audit", type=float, default=0.1, show_default=True,
               help="Share of the confident items drawn at random for review, to estimate their error rate.")
 @click.option("--double", type=float, default=0.0, show_default=True, help="Share of items that two reviewers review.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random audit sample.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
 def queue_cmd(runs: tuple[str, ...], priority: str, audit: float, double: float, seed: int, as_json: bool,
               project_dir: Path) -> None:
@@ -71,7 +71,7 @@ def queue_cmd(runs: tuple[str, ...], priority: str, audit: float, double: float,
 @reviewer_option
 @click.option("--adjudicate", is_flag=True, help="The next item waiting for adjudication.")
 @click.option("--lease-minutes", type=float, default=30, show_default=True, help="How long the item stays yours.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
 def next_cmd(reviewer: str | None, adjudicate: bool, lease_minutes: float, as_json: bool, project_dir: Path) -> None:
     """Claim the next item and print it (the same item again until you decide it or the lease ends)."""
@@ -105,9 +105,9 @@ def next_cmd(reviewer: str | None, adjudicate: bool, lease_minutes: float, as_js
 @click.argument("item")
 @click.argument("action", type=click.Choice(["accept", "reject", "edit", "skip", "adjudicate"]))
 @click.option("--codes", help="edit/adjudicate: the full code set, comma-separated ('' for none).")
-@click.option("--memo")
+@click.option("--memo", help="A note kept with the decision.")
 @reviewer_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
 def decide_cmd(item: str, action: str, codes: str | None, memo: str | None, reviewer: str | None, as_json: bool,
                project_dir: Path) -> None:
@@ -137,8 +137,8 @@ def undo_cmd(reviewer: str | None, project_dir: Path) -> None:
 
 @review_group.command("status")
 @reviewer_option
-@click.option("--n-boot", type=int, default=1000, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
 def status_cmd(reviewer: str | None, n_boot: int, as_json: bool, project_dir: Path) -> None:
     """Progress, pace, the audit estimate of errors among unreviewed items, and agreement between reviewers."""
@@ -173,8 +173,10 @@ def status_cmd(reviewer: str | None, n_boot: int, as_json: bool, project_dir: Pa
 
 
 @review_group.command("export")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write the decisions to.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+              help="File format of the decisions.")
 @project_option
 def export_cmd(output: Path, fmt: str, project_dir: Path) -> None:
     """Write the audit trail (every decision, undo included) for a journal, or for `review merge` elsewhere."""

@@ -56,12 +56,12 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
 @click.option("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, else OpenAI).")
 @click.option("--api-key-env", default=None, help="Environment variable holding the API key (default: OPENAI_API_KEY).")
 @click.option("--chat-model", help="langchain: MODULE:CLASS of the chat model, e.g. langchain_openai:ChatOpenAI.")
-@click.option("--concurrency", type=int, default=8, show_default=True)
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Calls in flight at once.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Self-consistency: samples per segment (majority vote).")
 @click.option("--batch-size", type=int, default=10, show_default=True, help="Segments per call (batch templates).")
-@click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--max-tokens", type=int, default=1024, show_default=True)
-@click.option("--seed", type=int)
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="Sampling temperature (0: the most likely reply).")
+@click.option("--max-tokens", type=int, default=1024, show_default=True, help="Reply length cap per call.")
+@click.option("--seed", type=int, help="Sampling seed, where the endpoint takes one.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per call before it counts as failed and is retried.")
 @click.option("--max-attempts", type=int, default=6, show_default=True,
               help="Attempts per call on transient errors (429, 5xx, timeouts); malformed replies have their own 3.")
@@ -69,7 +69,7 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
               help="Longest wait between attempts, seconds; a longer Retry-After is cut to it.")
 @click.option("--max-cost", type=float, help="Stop cleanly before spending more than this (USD).")
 @click.option("--price", help="IN,OUT: USD per million tokens (overrides the price table).")
-@click.option("--context-window", type=int, default=32768, show_default=True)
+@click.option("--context-window", type=int, default=32768, show_default=True, help="The model's context, in tokens: a longer prompt fails its segment.")
 @click.option("--codebook", "codebook_file", type=click.Path(path_type=Path), help="Code against this file instead of the current codebook.")
 @click.option("--local-only", is_flag=True, help="Refuse any endpoint not on this machine's loopback interface.")
 @click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
@@ -93,7 +93,7 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
                    "[default: interviewer for interviews].")
 @click.option("--skip-speaker", "skip_speakers", multiple=True, metavar="NAME",
               help="Leave this speaker's turns uncoded (repeatable, case-insensitive).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
 def code_cmd(provider: str, model: str, template: str | None, base_url: str | None, api_key_env: str | None,
              chat_model: str | None, concurrency: int, samples: int, batch_size: int, temperature: float,
@@ -239,9 +239,10 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
 def runs_list(as_json: bool, project_dir: Path) -> None:
+    """The project's runs: status and segments coded and failed."""
     with open_project(project_dir) as project:
         rows = [(r, rs.segment_counts(project.db, r.id)) for r in rs.list_runs(project.db)]
     if as_json:
@@ -301,6 +302,7 @@ def prompts() -> None:
 @prompts.command("list")
 @project_option
 def prompts_list(project_dir: Path) -> None:
+    """Shipped and project templates: name, version, kind, hash."""
     for t in list_templates(project_dir if (project_dir / "assistcode.db").exists() else None):
         click.echo(f"{t.name:18} v{t.version}  {t.output:9} {t.hash[:12]}  {t.spec.description.split('.')[0]}")
         _warn_if_shadowed(t)
@@ -315,6 +317,7 @@ def _warn_if_shadowed(t: Any) -> None:
 @prompts.command("show")
 @click.argument("name")
 def prompts_show(name: str) -> None:
+    """Print a template's source."""
     t = get_template(name)
     click.echo(t.source)
 

@@ -49,7 +49,7 @@ def run_cmd(file: Path, data: Path | None, project_dir: Path | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for report.md, report.html, report.json (default: the suite's project folder).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @suite_project
 def report_cmd(file: Path, output: Path | None, as_json: bool, project_dir: Path | None) -> None:
     """Compare the configurations: agreement with intervals, paired differences, ceiling, floor, cost."""
@@ -71,7 +71,7 @@ def report_cmd(file: Path, output: Path | None, as_json: bool, project_dir: Path
 
 @suite_group.command("history")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @suite_project
 def history_cmd(file: Path, as_json: bool, project_dir: Path | None) -> None:
     """How agreement moved across reports as the codebook and the prompts were revised."""
