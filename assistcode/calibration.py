@@ -129,16 +129,15 @@ def contextual(p: np.ndarray, p_cf: np.ndarray, *, exclusive: bool = False) -> n
 # -- labelled maps --------------------------------------------------------------------------------------------------
 
 def best_threshold(s: np.ndarray, y: np.ndarray, default: float) -> float:
-    """The threshold (one of the scores) that maximises F1 on (score, label) pairs; ``default`` with no positive."""
+    """The threshold (one of the scores) that maximises F1 on (score, label) pairs, the lowest of equals;
+    ``default`` with no positive. One sort: O(n log n)."""
     if len(y) == 0 or y.sum() == 0:
         return default
-    best, best_f1 = default, -1.0
-    for t in np.unique(s):
-        pred = s >= t
-        f1 = 2 * float((pred & (y == 1)).sum()) / (pred.sum() + y.sum())
-        if f1 > best_f1:
-            best, best_f1 = float(t), f1
-    return best
+    order = np.argsort(-s, kind="stable")
+    s_desc, tp = s[order], np.cumsum(y[order] == 1)
+    last = np.append(s_desc[1:] != s_desc[:-1], True)  # the last unit of each run of equal scores
+    f1 = 2 * tp[last] / (np.flatnonzero(last) + 1 + y.sum())
+    return float(s_desc[last][np.flatnonzero(f1 == f1.max())[-1]])  # ties: the lowest such threshold
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

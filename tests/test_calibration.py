@@ -273,3 +273,20 @@ def test_contextual_choice_keeps_each_units_share_of_none():
     # 0.2/0.075 : 0.2/0.025 = 1 : 3 of 0.4
     assert np.allclose(cal.prob[2], [0.1, 0.3])
     assert np.allclose(cal.prob.sum(axis=1), raw.sum(axis=1))  # "none" keeps its share
+
+
+def test_best_threshold_matches_trying_every_score():
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        n = int(rng.integers(1, 40))
+        s = rng.integers(0, 8, n) / 8  # many ties
+        y = (rng.random(n) < 0.4).astype(float)
+        if y.sum() == 0:
+            continue
+        best, best_f1 = None, -1.0
+        for t in np.unique(s):  # every candidate, lowest first; a later one must be strictly better
+            pred = s >= t
+            f1 = 2 * float((pred & (y == 1)).sum()) / (pred.sum() + y.sum())
+            if f1 > best_f1:
+                best, best_f1 = float(t), f1
+        assert best_threshold(s, y, 0.5) == best
