@@ -20,8 +20,9 @@ never on its own label. Units with no label use a map fitted on all labels. Wher
 fewer than :data:`MIN_CLASS` positive or negative labels for a code, that code falls back in that fold to the
 label-free calibration (contextual where content-free scores exist, else none), counted per code in the manifest.
 
-Exclusive codebooks propose at most one code per unit: the most probable of the codes that pass their threshold;
-where none passes, no code when "none" is allowed, else the most probable code.
+Exclusive codebooks propose at most one code per unit: of the codes that pass their threshold, the most probable
+(or, with ``exclusive_rank="score"``, the one the model's own label-free score ranks first); where none passes, no
+code when "none" is allowed, else the best code.
 """
 from __future__ import annotations
 
