@@ -157,6 +157,8 @@ def test_langchain_without_logprobs_is_one_clear_error_after_one_call(coded_proj
 
 def test_cli_scoring_run_and_refusals(run, coded_project):
     proj = coded_project.path
+    r = run("code", "--provider", "mock", "--model", "kw", "--template", "score-per-code", "--dry-run", "--project", proj)
+    assert r.code == 0 and "Dry run: 24 segments in 27 calls (0 already cached" in r.out
     r = run("code", "--provider", "mock", "--model", "kw", "--template", "score-per-code", "--calibration",
             "contextual", "--project", proj)
     assert r.code == 0 and "Ran run1:kw:score-per-code@1: 24 coded, 0 failed" in r.out
