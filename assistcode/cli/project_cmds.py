@@ -114,9 +114,9 @@ def import_(paths: tuple[Path, ...], segmenter: str | None, transcript_format: s
         click.echo(json.dumps({**report.as_dict(), "bad_files": report.bad_files, "roles": report.roles}, indent=2))
         return
     formats = ", ".join(f"{n} {f}" for f, n in sorted(report.formats.items()))
+    how = f"{segmenter} segments" if segmenter else "speaker turns; a table row is one segment"
     click.echo(f"Imported {report.documents_added} documents, {report.segments_added} segments "
-               f"from {report.files} files ({segmenter or 'row for tables, turn for transcripts'} segments"
-               + (f"; formats: {formats}" if formats else "") + ").")
+               f"from {report.files} files ({how}" + (f"; formats: {formats}" if formats else "") + ").")
     if report.documents_present:
         click.echo(f"{report.documents_present} documents were already in the project: left unchanged.")
     if report.rows_skipped:

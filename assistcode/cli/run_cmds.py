@@ -162,6 +162,11 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
             progress, update = _progress_printer()
             with progress:
                 result = code_project(project, config, codebook=codebook, progress=update)
+    if (config.skip_roles and not skip_roles) or (config.context_turns and context_turns is None):
+        click.echo("note: interviews: " + " and ".join(
+            [f"the {', '.join(config.skip_roles)} turns left uncoded (--skip-role none codes them)"] * bool(config.skip_roles)
+            + [f"{config.context_turns} preceding turn shown as context (--context-turns 0: none)"]
+            * bool(config.context_turns)), err=True)
     if as_json:
         click.echo(json.dumps({"run": result.run.coder if result.run else None, "already_finished": result.already_finished,
                                "resumed": result.resumed, "calls": result.calls, "cache_hits": result.cache_hits,
