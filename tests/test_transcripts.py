@@ -265,7 +265,10 @@ def test_cli_import_and_code_with_roles_and_skips(run, tmp_path):
     assert r.err.count("warning: bad.txt:") == 4
     assert run("codebook", "import", tmp_path / "cb.yaml", "--project", proj).code == 0
     code = ("code", "--provider", "mock", "--model", "kw", "--json", "--project", proj)
-    assert json.loads(run(*code).out)["counts"]["ok"] == 4  # all but the interviewer: 2 in each file (1 unnamed)
+    r = run(*code)
+    assert json.loads(r.out)["counts"]["ok"] == 4  # all but the interviewer: 2 in each file (1 unnamed)
+    assert "note: interviews: the interviewer turns left uncoded (--skip-role none codes them) and 1 preceding turn " \
+           "shown as context" in r.err
     assert json.loads(run(*code, "--skip-role", "none").out)["counts"]["ok"] == 8
     assert json.loads(run(*code, "--skip-role", "none", "--skip-speaker", "speaker 2").out)["counts"]["ok"] == 6
     r = run(*code, "--skip-speaker", "Nobody")
