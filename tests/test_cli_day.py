@@ -363,3 +363,56 @@ def test_eval_output_writes_the_report_its_name_says(run, evaluated, tmp_path):
         assert (tmp_path / name).read_text().startswith(start) and f"Wrote {tmp_path / name}" in r.err
     r = run("eval", "--n-boot", "20", "-o", tmp_path / "r.txt", "--project", evaluated)
     assert r.code == 2 and ".md, .html or .json" in r.err
+
+
+# -- item 9: the review screen ----------------------------------------------------------------------------------------
+@pytest.fixture
+def review_dir(tmp_path):
+    from assistcode import review
+    from assistcode.project import Project
+    from assistcode.runs import store as rs
+    from assistcode.runs.replies import Proposal
+
+    from .conftest import seed_project
+
+    p = Project(seed_project(tmp_path / "proj"))
+    manifest = {"provider": {"provider": "test", "model": "m"}, "template": {"name": "deductive", "version": 1}}
+    run = rs.create_run(p.db, "m", "fp-m", manifest)
+    why = " ".join(["abcdefghij"] * 27)  # 296 characters: a line of 120 columns cannot end between words by chance
+    for i, seg in enumerate(p.segments()):
+        found = False  # every quote is one the model invented
+        rs.record_segment(p.db, run, seg.id, status="ok", proposals=[Proposal(
+            "every-level", why, evidence=seg.text[:12] if found else "a quote that is not there",
+            evidence_start=seg.start if found else None, evidence_end=seg.start + 12 if found else None, confidence=0.5)])
+    rs.update_run(p.db, run.id, "finished", manifest, True)
+    review.enqueue(p.db, run.coder, audit=0.0)
+    p.close()
+    return tmp_path / "proj"
+
+
+def test_review_screen_wraps_words_marks_missing_quotes_keeps_memos_and_paces(review_dir, run):
+    pexpect = pytest.importorskip("pexpect")
+    from .review.test_tui import Terminal, decisions
+
+    t = Terminal(review_dir, "--reviewer", "ann")
+    screen = t.wait_for("Suggested by")
+    lines = [line for line in screen.splitlines() if "abcdefghij" in line]
+    assert len(lines) >= 3 and all(set(w) <= set("abcdefghij") and len(w) == 10 for line in lines
+                                   for w in line.replace("why:", "").split())  # no word cut in two
+    assert "evidence NOT FOUND in this segment: \"a quote that is not there\"" in screen and "evidence: \"" not in screen
+    t.keys("m", "Memo: _")
+    t.keys("keep me", "Memo: keep me_")
+    t.keys("\r", "memo kept")
+    screen = t.keys("a", "saved: accept")
+    header = screen.splitlines()[0]
+    assert "s/item" in header and "/h" not in header  # one decision: seconds per item, not a rate per hour
+    screen = t.keys("b", "back 1")
+    assert "Memo: keep me" in screen  # the memo typed for that decision is still there
+    t.keys("r", "saved: reject")
+    t.keys("q")
+    t.child.expect(pexpect.EOF, timeout=10)
+    rows = decisions(review_dir)
+    assert [(r[1], r[3]) for r in rows] == [("accept", "keep me"), ("reject", "keep me")]
+    # not a terminal: one line pointing to the scripted commands
+    r = run("review", "--reviewer", "ann", "--project", review_dir)
+    assert r.code == 2 and "review next --json" in r.err and len(r.err.strip().splitlines()) == 1

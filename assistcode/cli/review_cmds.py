@@ -31,6 +31,13 @@ def review_group(ctx: click.Context, reviewer: str | None, blind: bool, adjudica
     """Review suggested codes at the keyboard (with no subcommand), or script the review with the subcommands."""
     if ctx.invoked_subcommand is not None:
         return
+    import sys
+
+    from ..errors import InputError
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError("the full-screen reviewer needs a terminal (input or output is a pipe or a file)",
+                         hint="in a script or a notebook: assistcode review next --json, then assistcode review decide")
     from ..review.tui import run_review
 
     name = rv.reviewer_name(reviewer)

@@ -5,6 +5,7 @@ survives a crash; quitting keeps the lease, so coming back opens the same item.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,7 +70,9 @@ class ReviewApp:
     def _show(self, item: dec.Item | None) -> None:
         s = self.state
         s.item = dec.describe(self.db, item, self.codebook, self.context, self.reviewer) if item else None
-        s.memo, s.search, s.cursor = "", "", 0
+        # an item decided before (going back, undo) keeps its memo: deciding again must not drop it
+        s.memo = ((s.item.my_last or {}).get("memo") or "") if s.item else ""
+        s.search, s.cursor = "", 0
         s.blind_codes = None
         if item is None:
             s.mode = "done"
@@ -228,8 +231,7 @@ class ReviewApp:
     # ---- screen -------------------------------------------------------------------------------------------------
     def _header(self) -> StyleAndTextTuples:
         s = self.state
-        minutes = max((time.time() - self.started) / 60, 1e-9)
-        pace = f"{60 * s.decided / minutes:.0f}/h" if s.decided else "-"
+        pace = pace_text(s.decided, time.time() - self.started)
         what = "adjudication" if self.adjudicate else ("blind review" if self.blind else "review")
         return [("class:header", f" assistcode {what} · {self.reviewer} · {s.decided} decided · "
                                  f"{s.open_items} left · pace {pace} ")]
@@ -296,7 +298,9 @@ class ReviewApp:
                 out.append(("class:dim", f"    definition: {x['definition'][:300]}\n"))
             if x["rationale"]:
                 out.append(("", f"    why: {x['rationale'][:300]}\n"))
-            if x["evidence"]:
+            if x["evidence"] and x["span"] is None:  # the quote is not in the segment: say so, do not underline it
+                out.append(("class:warn", f"    evidence NOT FOUND in this segment: \"{x['evidence'][:200]}\"\n"))
+            elif x["evidence"]:
                 out.append(("", f"    evidence: \"{x['evidence'][:200]}\"\n"))
         if s.blind_codes is not None:
             out.append(("", f"\nYour blind codes: {', '.join(s.blind_codes) or 'none'}\n"))
@@ -306,6 +310,13 @@ class ReviewApp:
         if s.mode == "memo" or s.memo:
             out.append(("", f"\nMemo: {s.memo}" + ("_" if s.mode == "memo" else "") + "\n"))
         return out
+
+    def _wrapped_body(self) -> StyleAndTextTuples:
+        try:
+            width = self.app.output.get_size().columns
+        except Exception:  # no output yet (the first render sizes it)
+            width = 100
+        return wrap_words(self._body(), max(width - 1, 20))
 
     def _footer(self) -> StyleAndTextTuples:
         style, text = self.state.message
@@ -320,13 +331,52 @@ class ReviewApp:
     def _layout(self) -> Layout:
         return Layout(HSplit([
             Window(FormattedTextControl(self._header), height=1),
-            Window(FormattedTextControl(self._body), wrap_lines=True),
+            Window(FormattedTextControl(self._wrapped_body), wrap_lines=True),
             Window(FormattedTextControl(self._footer), height=2),
         ]))
 
     def run(self) -> int:
         self.app.run()
         return self.state.decided
+
+
+def pace_text(decided: int, seconds: float) -> str:
+    """The reviewer's pace: seconds per item from the first decision on, and items per hour once there are five
+    (one quick decision does not make 700 an hour)."""
+    if not decided:
+        return "-"
+    per = seconds / decided
+    text = f"{per:.0f} s/item" if per < 120 else f"{per / 60:.1f} min/item"
+    return text + (f" (~{3600 / max(per, 1e-9):.0f}/h)" if decided >= 5 else "")
+
+
+def wrap_words(fragments: StyleAndTextTuples, width: int) -> StyleAndTextTuples:
+    """Break styled text at spaces so that no line exceeds ``width`` (a longer word still wraps by character);
+    a continued line keeps its line's indent."""
+    out: StyleAndTextTuples = []
+    col, indent = 0, ""
+    for frag in fragments:
+        style, text = frag[0], frag[1]
+        for piece in re.split(r"(\n| +)", text):
+            if not piece:
+                continue
+            if piece == "\n":
+                out.append((style, "\n"))
+                col, indent = 0, ""
+                continue
+            if col == 0 and piece.isspace():
+                indent = piece if len(piece) < width // 2 else ""
+            if piece.isspace():
+                if col + len(piece) <= width:
+                    out.append((style, piece))
+                    col += len(piece)
+                continue
+            if col and col + len(piece) > width:
+                out.append((style, "\n" + indent))
+                col = len(indent)
+            out.append((style, piece))
+            col += len(piece)
+    return out
 
 
 def run_review(project: Project, reviewer: str, **options: Any) -> int:
