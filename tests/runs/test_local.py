@@ -1,5 +1,8 @@
 """The offline default, for real: llama.cpp in-process with SmolLM2 (93 MB, installed from the package index), and
-llama.cpp's own OpenAI-compatible server driven through the openai provider."""
+llama.cpp's own OpenAI-compatible server driven through the openai provider.
+
+Only the tests that run the model need llama.cpp (``need("llama_cpp")``: a skip locally, a failure under CI=true);
+installing, verifying and refusing models run without it."""
 import json
 import shutil
 import socket
@@ -17,7 +20,8 @@ from assistcode.localmodels.install import ModelError
 from assistcode.runs import store as rs
 from assistcode.runs.engine import RunConfig, code_project
 
-llama_cpp = pytest.importorskip("llama_cpp")
+from ..conftest import need
+
 SMALL = "smollm2-135m"
 
 
@@ -71,15 +75,25 @@ def test_missing_extra_says_how_to_install(small_model, monkeypatch, coded_proje
         local.load(small_model, 2048, 2)
 
 
+def assert_coded_or_cut(project, result) -> None:  # noqa: ANN001
+    """What SmolLM2 really does with 96 reply tokens: at least one segment coded (its reply parsed and stored), and
+    any other failed only because the reply was cut at --max-tokens (a long rationale), never for another reason."""
+    rows = list(project.db.execute("SELECT status, reason FROM run_segments WHERE run_id = ?", (result.run.id,)))
+    ok = [r for r in rows if r[0] == "ok"]
+    assert len(ok) == result.counts["ok"] >= 1, rows
+    for status, reason in rows:
+        assert status == "ok" or reason.startswith("reply cut at --max-tokens 96"), (status, reason)
+
+
 def test_local_model_end_to_end_through_code_and_eval(small_model, run, coded_project, tmp_path):
+    need("llama_cpp")
     segs = coded_project.segments()[:3]
     rows = ["segment_id,coder,code"] + [f"{s.id},ann,safety" for s in segs]
     (tmp_path / "g.csv").write_text("\n".join(rows) + "\n")
     run("import-gold", tmp_path / "g.csv", "--project", coded_project.path)
     r = code_project(coded_project, RunConfig(provider="local", model=SMALL, max_tokens=96), segment_ids=[s.id for s in segs])
     assert r.counts["ok"] + r.counts["failed"] == 3
-    for status, reason in coded_project.db.execute("SELECT status, reason FROM run_segments"):
-        assert status == "ok" or reason
+    assert_coded_or_cut(coded_project, r)
     manifest = r.run.manifest
     assert manifest["provider"]["sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert manifest["provider"]["structured_output"].startswith("grammar")
@@ -96,7 +110,7 @@ def _free_port() -> int:
 
 
 def test_openai_provider_on_a_real_llama_cpp_server_falls_back_to_json_mode(small_model, coded_project):
-    pytest.importorskip("llama_cpp.server")
+    need("llama_cpp.server")
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(small_model), "--host", "127.0.0.1",
                                "--port", str(port), "--n_threads", "2", "--model_alias", "smol", "--n_ctx", "4096"],
@@ -117,6 +131,7 @@ def test_openai_provider_on_a_real_llama_cpp_server_falls_back_to_json_mode(smal
                                                   concurrency=1, timeout=120, local_only=True),
                          segment_ids=[s.id for s in segs])
         assert r.counts["ok"] + r.counts["failed"] == 2
+        assert_coded_or_cut(coded_project, r)
         # llama.cpp's server answers json_schema with HTTP 500; the provider recognised the refusal by its body
         assert rs.endpoint_mode(coded_project.db, base, "smol") == "json_object"
         assert r.run.manifest["provider"]["structured_output"] == "json_object"
