@@ -50,18 +50,27 @@ def guarded_client(*, local_only: bool, timeout: float, max_bytes: int = MAX_REP
     hx = _httpx()
 
     async def on_response(response: Any) -> None:
-        if not response.has_redirect_location:
-            return
-        target = response.request.url.join(response.headers["Location"])
-        if local_only:
-            raise RedirectRefused(f"the endpoint redirected ({response.status_code}) to {_shown(target)}: not "
-                                  "followed with --local-only")
-        keeps_body = response.status_code in (307, 308)
-        if keeps_body and _origin(target) != _origin(response.request.url):
-            raise RedirectRefused(f"the endpoint redirected ({response.status_code}) to another host, "
-                                  f"{_shown(target)}: not followed with the request's body")
+        """Runs on every response before its body is read, and before any redirect is followed."""
+        if response.has_redirect_location:
+            target = response.request.url.join(response.headers["Location"])
+            if local_only:
+                raise RedirectRefused(f"the endpoint redirected ({response.status_code}) to {_shown(target)}: not "
+                                      "followed with --local-only")
+            keeps_body = response.status_code in (307, 308)
+            if keeps_body and _origin(target) != _origin(response.request.url):
+                raise RedirectRefused(f"the endpoint redirected ({response.status_code}) to another host, "
+                                      f"{_shown(target)}: not followed with the request's body")
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            raise ReplyTooLarge(f"reply of {int(length):,} bytes is larger than {max_bytes:,}: refused (not read)")
+        if response.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
+            raise GuardError("the endpoint compressed its reply though asked not to: refused (its size could not be "
+                             "capped)")
+        response.stream = CappedStream(response.stream)
 
     class CappedStream(hx.AsyncByteStream):  # type: ignore[misc, name-defined]
+        """The body, read no further than ``max_bytes`` (whatever the headers said, or did not)."""
+
         def __init__(self, inner: Any) -> None:
             self.inner = inner
 
@@ -76,30 +85,10 @@ def guarded_client(*, local_only: bool, timeout: float, max_bytes: int = MAX_REP
         async def aclose(self) -> None:
             await self.inner.aclose()
 
-    class CappedTransport(hx.AsyncBaseTransport):  # type: ignore[misc, name-defined]
-        def __init__(self) -> None:
-            self.inner = hx.AsyncHTTPTransport()
-
-        async def handle_async_request(self, request: Any) -> Any:
-            response = await self.inner.handle_async_request(request)
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                await response.aclose()
-                raise ReplyTooLarge(f"reply of {int(length):,} bytes is larger than {max_bytes:,}: refused "
-                                    "(not read)")
-            if response.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
-                await response.aclose()
-                raise GuardError("the endpoint compressed its reply though asked not to: refused (its size "
-                                 "could not be capped)")
-            return hx.Response(status_code=response.status_code, headers=response.headers,
-                               stream=CappedStream(response.stream), extensions=response.extensions)
-
-        async def aclose(self) -> None:
-            await self.inner.aclose()
-
-    return openai.DefaultAsyncHttpxClient(
-        timeout=timeout, follow_redirects=not local_only, transport=CappedTransport(),
-        headers={"Accept-Encoding": "identity"}, event_hooks={"response": [on_response]})
+    # Event hooks run on the client, so the guards hold whichever transport a request takes (a proxy's included).
+    return openai.DefaultAsyncHttpxClient(timeout=timeout, follow_redirects=not local_only,
+                                          headers={"Accept-Encoding": "identity"},
+                                          event_hooks={"response": [on_response]})
 
 
 def _shown(url: Any) -> str:
