@@ -90,6 +90,8 @@ def drop(tmp_path: Path) -> Path:
     (d / ".ssh").mkdir(parents=True)
     (d / ".ssh" / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
     (d / ".env").write_text("OPENAI_API_KEY=sk-secret\n")
+    (d / ".ssh" / "notes.txt").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (d / ".notes.txt").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
     (d / "sub" / ".hidden").mkdir(parents=True)
     (d / "sub" / ".hidden" / "notes.txt").write_text("private notes")
     (d / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
@@ -104,6 +106,7 @@ def drop(tmp_path: Path) -> Path:
 
 
 HOSTILE_REFS = ["file://.ssh/id_rsa", ".ssh/id_rsa", "file://.env", "sub/.hidden/notes.txt", "file://id_rsa",
+                "file://.ssh/notes.txt", ".notes.txt", "file://sub/../.notes.txt",
                 "assistcode.db", "folder.txt", "link.txt", "key.txt", "pipe.txt", "../outside.txt",
                 "file://sub/../../outside.txt", "file:///etc/passwd", "file://%2Essh/id_rsa"]
 
