@@ -34,31 +34,36 @@ def _reference_rows(data: CodingData, reference: str) -> tuple[CodingData, tuple
 
 
 def _scores_pairs(db: sqlite3.Connection, run_id: int, data: CodingData, coder: str,
-                  ref: tuple[frozenset | None, ...]) -> tuple[np.ndarray, np.ndarray, list[str], str] | None:
-    """(prob, outcome) as units x codes with NaN where not checked, the codes, and what the probability is."""
+                  ref: tuple[frozenset | None, ...], bounds: Any = None) -> tuple[np.ndarray, np.ndarray, list[str], str, np.ndarray | None] | None:
+    """(prob, outcome) as units x codes with NaN where not checked, the codes, what the probability is, and the
+    raw scores on the same pairs where the run was calibrated and they are probabilities too (else None)."""
     from ..runs.scores import load_scores
 
     matrix = load_scores(db, run_id)
     if not matrix.segment_ids:
         return None
+    # the scores' own range as calibrated (a cosine's is (-1, 1) even where every value falls within [0, 1])
+    raw_is_prob = (list(bounds) == [0, 1]) if bounds is not None else bool(
+        np.nanmin(matrix.raw) >= 0 and np.nanmax(matrix.raw) <= 1)
     if matrix.prob is not None:
         prob, source = matrix.prob, "calibrated"
-    elif np.nanmin(matrix.raw) >= 0 and np.nanmax(matrix.raw) <= 1:
+    elif raw_is_prob:
         prob, source = matrix.raw, "raw"
     else:
         return None  # uncalibrated scores that are not probabilities (cosines): nothing to check
     row_of = {s: i for i, s in enumerate(matrix.segment_ids)}
     mine = data.row(coder)
     p = np.full((len(data.units), len(matrix.codes)), np.nan)
-    y = np.full_like(p, np.nan)
+    y, r = np.full_like(p, np.nan), np.full_like(p, np.nan)
     for u, seg in enumerate(data.units):
         i = row_of.get(seg)
         if i is None or mine[u] is None or ref[u] is None:
             continue
-        p[u] = prob[i]
+        p[u], r[u] = prob[i], matrix.raw[i]
         y[u] = [code in ref[u] for code in matrix.codes]
     y[np.isnan(p)] = np.nan
-    return p, y, list(matrix.codes), source
+    r[np.isnan(p)] = np.nan
+    return p, y, list(matrix.codes), source, (r if source == "calibrated" and raw_is_prob else None)
 
 
 def _proposal_pairs(db: sqlite3.Connection, data: CodingData, coder: str,
@@ -113,15 +118,22 @@ def calibration_report(db: sqlite3.Connection, data: CodingData, reference: str 
             continue
         manifest = json.loads(run[1])
         cal = manifest.get("calibration") or {}
-        pairs = _scores_pairs(db, run[0], data, coder, ref)
+        pairs = _scores_pairs(db, run[0], data, coder, ref, cal.get("bounds"))
+        raw = None
         if pairs is not None:
-            prob, outcome, codes, source = pairs
+            prob, outcome, codes, source, raw = pairs
             kind = f"P(code), {source}" + (f" ({cal.get('method')})" if source == "calibrated" and cal.get("method") else "")
+        elif (manifest.get("provider") or {}).get("provider") == "similarity":
+            continue  # a similarity run from before scores were stored: its confidences are cosines, no probabilities
         else:
             prob, outcome, codes = _proposal_pairs(db, data, coder, ref)
             kind = "self-reported confidence of the proposals"
         entry: dict[str, Any] = {"coder": coder, "reference": reference, "probability": kind, "bins": bins,
                                  **summarise(prob, outcome, codes, bins)}
+        if raw is not None:  # what calibration changed: the same pairs, raw scores read as probabilities
+            keep = ~np.isnan(raw) & ~np.isnan(outcome)
+            entry["uncalibrated"] = {"brier": brier(raw[keep], outcome[keep]) if keep.any() else None,
+                                     "ece": expected_calibration_error(raw[keep], outcome[keep], bins) if keep.any() else None}
         if cal.get("fallbacks"):  # codes whose labels were too few in some folds: label-free there
             entry["fallbacks"] = cal["fallbacks"]
         if cal.get("label_source"):

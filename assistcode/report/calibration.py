@@ -18,17 +18,20 @@ def calibration_tables(result: dict[str, Any]) -> list[Table]:
     if not entries:
         return []
     bins = entries[0].get("bins", 10)
-    rows = [[e["coder"], e["probability"], num(e["n"]), num(e["brier"]), num(e["ece"]), e.get("calibrated_on") or "-"]
-            for e in entries]
+    rows = [[e["coder"], e["probability"], num(e["n"]), num(e["brier"]), num(e["ece"]),
+             num((e.get("uncalibrated") or {}).get("brier")), num((e.get("uncalibrated") or {}).get("ece")),
+             e.get("calibrated_on") or "-"] for e in entries]
     notes = [f"Brier: mean squared difference of probability and outcome (0 best). ECE: expected calibration error, "
              f"{bins} equal-width bins, the pairs' share of each bin times |mean probability - frequency| (0 best).",
              "Scoring runs: every (segment, code) pair; generative runs: each proposal's confidence that its code is "
-             "right."] + [f"{e['coder']}: {e['note']}" for e in entries if e.get("note")] + [
+             "right. Raw: the same pairs, the run's scores before calibration (where they are probabilities)."] + [
+        f"{e['coder']}: {e['note']}" for e in entries if e.get("note")] + [
         f"{e['coder']}: too few labels (under 3 positive or 3 negative) to calibrate, label-free instead, in "
         + ", ".join(f"{code} ({n} fold{'s' if n > 1 else ''})" for code, n in e["fallbacks"].items())
         for e in entries if e.get("fallbacks")]
     tables = [Table(f"Calibration against {entries[0]['reference']}",
-                    ["run", "probability", "n pairs", "Brier", "ECE", "calibrated on"], rows, notes)]
+                    ["run", "probability", "n pairs", "Brier", "ECE", "raw Brier", "raw ECE", "calibrated on"], rows,
+                    notes)]
     per_code = [[e["coder"], c["code"], num(c["n"]), f"{c['prevalence']:.1%}", num(c["mean_prob"]), num(c["brier"]),
                  num(c["ece"])] for e in entries for c in e["per_code"]]
     if per_code:

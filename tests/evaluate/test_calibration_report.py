@@ -79,6 +79,9 @@ def test_eval_reports_brier_ece_and_a_reliability_diagram(run, tmp_path):
     assert scoring["n"] == 60 and scoring["reference"] == GOLD
     assert scoring["brier"] == pytest.approx(4.4 / 60) and scoring["ece"] == pytest.approx(16 / 60)
     assert scoring["probability"].startswith("P(code), calibrated")
+    # calibrated with `none`: the raw scores on the same pairs give the same figures
+    assert scoring["uncalibrated"] == {"brier": pytest.approx(4.4 / 60), "ece": pytest.approx(16 / 60)}
+    assert "uncalibrated" not in generative
     assert len(scoring["per_code"]) == 3 and sum(c["n"] for c in scoring["per_code"]) == 60
     bins = {round(b["lower"], 1): b for b in scoring["reliability"]}
     assert bins[0.8]["n"] == 20 and bins[0.8]["frequency"] == 1.0 and bins[0.3]["n"] == 40
@@ -107,6 +110,7 @@ def test_a_run_calibrated_on_the_reference_says_so(run, tmp_path):
     assert entry["calibrated_on"] == GOLD and "out-of-fold" in entry["note"]
     assert entry["probability"] == "P(code), calibrated (platt)" and entry["n"] == 60
     assert 0 <= entry["ece"] <= 1 and 0 <= entry["brier"] <= 1
+    assert "uncalibrated" not in entry  # cosines are no probabilities: nothing raw to compare
     with Project(proj) as p:
         manifest = json.loads(p.db.execute("SELECT manifest FROM runs").fetchone()[0])
     # national-level (4 of the 20 quotes) has under 3 positives in one fold's training part: counted, and reported
