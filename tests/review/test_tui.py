@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-pexpect = pytest.importorskip("pexpect")
-pyte = pytest.importorskip("pyte")
+from ..conftest import need
+
+pexpect = need("pexpect")
+pyte = need("pyte")
 
 from assistcode.project import Project  # noqa: E402
 

@@ -12,6 +12,8 @@ from assistcode.runs import store as rs
 from assistcode.runs.engine import RunConfig, code_project
 from assistcode.testing import FakeOpenAIServer, Plan
 
+from ..conftest import need
+
 KEY = "sk-test-ABCDEF0123456789-secret"
 
 
@@ -171,7 +173,7 @@ def test_the_api_key_is_written_nowhere(tmp_path, run):
 
 
 def test_langchain_chat_model_through_the_same_server(coded_project, server):
-    pytest.importorskip("langchain_openai")
+    need("langchain_openai")
     config = RunConfig(provider="langchain", model="fake", provider_options={
         "chat_model": "langchain_openai:ChatOpenAI", "base_url": server.base_url, "api_key": KEY, "max_retries": 0})
     r = code_project(coded_project, config)

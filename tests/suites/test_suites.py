@@ -15,6 +15,8 @@ from assistcode.providers import base as providers
 from assistcode.providers.mock import MockProvider
 from assistcode.suites import load_suite
 
+from ..conftest import need
+
 CODES = ["alpha", "beta", "gamma"]
 
 
@@ -155,8 +157,8 @@ def test_shipped_suites_are_valid() -> None:
 def test_the_shipped_seed_suite_runs_offline_and_reports(tmp_path: Path) -> None:
     """The acceptance run: both local models and the similarity floor on the seed gold standard, then the report,
     then the run again with no model call (a few minutes on a laptop CPU)."""
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("onnxruntime")
+    need("llama_cpp")
+    need("onnxruntime")
     import subprocess
     import sys
 
