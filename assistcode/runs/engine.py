@@ -571,11 +571,14 @@ class Engine:
         start = time.perf_counter()
         fingerprint = self.fingerprint(segments)
         existing = rs.find_run(self.db, fingerprint)
-        if existing is not None and existing.status == "finished" and not rs.segment_counts(self.db, existing.id)["failed"]:
+        retry_replied = self.config.temperature > 0
+        if existing is not None and existing.status == "finished" and (
+                rs.settled_segments(self.db, existing.id, retry_replied) >= rs.done_segments(self.db, existing.id)):
             return RunResult(existing, already_finished=True, seconds=time.perf_counter() - start,
                              counts=rs.segment_counts(self.db, existing.id), total=len(segments))
-        # failures are not final: a re-run asks again for the segments that failed (cached replies cost nothing)
-        done = rs.done_segments(self.db, existing.id, ok_only=True) if existing else set()
+        # failures are not final: a re-run asks again for the segments that failed for a passing reason (see
+        # settled_segments; cached replies cost nothing)
+        done = rs.settled_segments(self.db, existing.id, retry_replied) if existing else set()
         if dry_run:
             return RunResult(existing, resumed=existing is not None, estimate=self.estimate(segments, done),
                              seconds=time.perf_counter() - start)
@@ -591,7 +594,7 @@ class Engine:
         run, resumed = rs.claim_run(self.db, fingerprint, f"{self.config.model}:{self.template.name}@{self.template.version}",
                                     self.manifest(segments))
         existing = run if resumed else None
-        done = rs.done_segments(self.db, run.id, ok_only=True)
+        done = rs.settled_segments(self.db, run.id, retry_replied)
         if content_free is not None:
             self.scoring.record_content_free(run, content_free)
         todo = [s for s in segments if s.id not in done]

@@ -163,8 +163,18 @@ def update_run(db: sqlite3.Connection, run_id: int, status: str, manifest: dict[
 
 
 def done_segments(db: sqlite3.Connection, run_id: int, ok_only: bool = False) -> set[str]:
-    """Segments the run has an outcome for (``ok_only``: coded; a failed one is retried by the next command)."""
+    """Segments the run has an outcome for (``ok_only``: coded)."""
     sql = "SELECT segment_id FROM run_segments WHERE run_id = ?" + (" AND status = 'ok'" if ok_only else "")
+    return {r[0] for r in db.execute(sql, (run_id,))}
+
+
+def settled_segments(db: sqlite3.Connection, run_id: int, retry_replied: bool) -> set[str]:
+    """Segments a re-run leaves alone: those coded, and those the model itself failed (a malformed, cut or
+    incomplete reply, kept in ``raw``): at temperature 0 the same prompt gets the same reply. Failures with no
+    reply (server down, timeouts, refused requests, a prompt over the context window) are retried, and with
+    ``retry_replied`` (temperature above 0: another sample may do) every failure is."""
+    sql = "SELECT segment_id FROM run_segments WHERE run_id = ? AND (status = 'ok'" + (
+        ")" if retry_replied else " OR raw IS NOT NULL)")
     return {r[0] for r in db.execute(sql, (run_id,))}
 
 

@@ -165,7 +165,18 @@ def test_malformed_replies_have_their_own_small_budget(proj):
     with FakeOpenAIServer(Plan(queue=[bad] * 3)) as server:
         r = run_code(server, proj, "--max-attempts", "6", "--concurrency", "1")
         assert server.calls == SEGMENTS - 1 + 3  # three malformed replies end the segment, not six
-    assert r.returncode == 3, r.stderr
+        assert r.returncode == 3, r.stderr
+        # the model itself failed it: at temperature 0 the same prompt gets the same reply, so a re-run does not ask
+        server.log.clear()
+        again = run_code(server, proj)
+        assert server.calls == 0 and again.returncode == 3 and json.loads(again.stdout)["already_finished"]
+        # at a temperature above 0 another sample may do: the re-run asks again for that segment only
+        server.set_plan(Plan(queue=[bad] * 3))
+        hot = run_code(server, proj, "--temperature", "0.7", "--concurrency", "1")
+        assert hot.returncode == 3 and server.calls == SEGMENTS - 1 + 3
+        server.log.clear()
+        hot = run_code(server, proj, "--temperature", "0.7")
+        assert hot.returncode == 0 and server.calls == 1 and json.loads(hot.stdout)["resumed"]
 
 
 # -- item 7: two commands on one run ---------------------------------------------------------------------------------

@@ -166,7 +166,9 @@ def test_the_shipped_seed_suite_runs_offline_and_reports(tmp_path: Path) -> None
     cmd = [sys.executable, "-m", "assistcode", "suite"]
     first = subprocess.run([*cmd, "run", str(suite), "--project", str(tmp_path / "p")], capture_output=True, text=True,
                            timeout=1500)
-    assert first.returncode == 0, first.stderr[-2000:]
+    # 0, or 3 where the 135M model's replies failed some segments (exit statuses: README, Reliability)
+    assert first.returncode in (0, 3) and "Traceback" not in first.stderr, first.stderr[-2000:]
+    assert "failed across the configurations" in first.stderr or first.returncode == 0
     report = subprocess.run([*cmd, "report", str(suite), "--project", str(tmp_path / "p")], capture_output=True,
                             text=True, timeout=600)
     assert report.returncode == 0, report.stderr[-2000:]
