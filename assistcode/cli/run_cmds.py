@@ -234,7 +234,8 @@ def _exit_if_all_failed(result: Any) -> None:
     else:
         click.echo(f"assistcode: {c.get('ok', 0)} of {result.total} segments coded, {c.get('failed', 0)} failed"
                    + (f" ({result.stopped})" if result.stopped else "")
-                   + f"; run the same command to retry, the reasons: assistcode runs show {result.run.id}", err=True)
+                   + f"; the same command retries those that had no reply; the reasons: assistcode runs show {result.run.id}",
+                   err=True)
     raise click.exceptions.Exit(status)
 
 
