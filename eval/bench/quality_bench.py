@@ -236,13 +236,36 @@ def seed_part(folder: Path, model: str, n_boot: int, provider: str = "local", **
     return result
 
 
+def restrict_labels(project: Any, labels: list[str], folder: Path) -> None:
+    """Make a codebook of ``labels`` alone current, and leave the annotators' other codes out of the reference."""
+    import yaml
+
+    from assistcode.codebook import dump_yaml
+
+    full = project.codebook()
+    unknown = sorted(set(labels) - {c.id for c in full.codes})
+    if unknown:
+        raise SystemExit(f"--labels: no such code in the ConvAbuse codebook: {', '.join(unknown)}")
+    body = yaml.safe_load(dump_yaml(full))
+    body["codes"] = [c for c in body["codes"] if c["id"] in labels]
+    for c in body["codes"]:
+        c.pop("parent", None)
+    path = folder / "codebook-subset.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False, allow_unicode=True))
+    project.import_codebook(path)
+    marks = ",".join("?" * len(labels))
+    project.db.execute(f"DELETE FROM annotations WHERE code NOT IN ({marks})", labels)
+
+
 def convabuse_part(folder: Path, data: Path | None, sample: int, model: str, n_boot: int,
-                   provider: str = "local", **budgets: float | None) -> dict[str, Any]:
+                   provider: str = "local", labels: list[str] | None = None, **budgets: float | None) -> dict[str, Any]:
     from convabuse import load_project, prepare
     from convabuse_bench import _kappa, _majority
 
     prepared = prepare(folder / "convabuse-src", sample=sample, source=data)
     project = load_project(folder / "convabuse", prepared)
+    if labels:
+        restrict_labels(project, labels, folder)
     ids = [s.id for s in project.segments()]
     runs = methods(project, model, ids, "consensus", choice=False, provider=provider, **budgets)
     codebook = project.codebook()
@@ -251,8 +274,9 @@ def convabuse_part(folder: Path, data: Path | None, sample: int, model: str, n_b
     majority = everyone.with_consensus("consensus", coders=humans)
     prevalence = {c: float(np.nanmean(majority.binary(c, ["consensus"])[0])) for c in majority.codes}
     frequent = sorted(prevalence, key=lambda c: -prevalence[c])[:5]
-    codes = ["abusive"] + [c for c in frequent if c != "abusive"]
+    codes = [c for c in ["abusive"] + [c for c in frequent if c != "abusive"] if c in majority.codes]
     result = {"reference": "the annotators' majority", "items": prepared.n_items, "seed": 2021,
+              "labels": labels or "all",
               "stratified": "half the annotators' majority abusive, half not", "five_most_frequent": frequent,
               "prevalence": prevalence, **agreement(project, runs, "consensus", ids, n_boot, codes=codes),
               "cost": costs(runs)}
@@ -264,7 +288,7 @@ def convabuse_part(folder: Path, data: Path | None, sample: int, model: str, n_b
         loo[c] = float(np.median(finite)) if finite else None
     result["annotator_vs_others_median_kappa"] = loo
     for name, m in result["methods"].items():
-        vals = [m["kappa_per_code"][c].get("value") for c in frequent]
+        vals = [m["kappa_per_code"].get(c, {}).get("value") for c in frequent]
         m["mean_kappa_five_most_frequent"] = float(np.mean(vals)) if all(v is not None for v in vals) else None
     project.close()
     return result
@@ -281,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-convabuse", action="store_true")
     p.add_argument("--score-budget", type=float, help="seconds a raw scoring run may take before it stops cleanly")
     p.add_argument("--deductive-budget", type=float, help="seconds the deductive run may take before it stops cleanly")
+    p.add_argument("--labels", help="ConvAbuse: measure these labels alone (comma-separated ids; the codebook and the "
+                   "reference are restricted to them), e.g. when the machine cannot afford a question per label")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     budgets = {"score_budget": args.score_budget, "deductive_budget": args.deductive_budget}
@@ -292,8 +318,9 @@ def main(argv: list[str] | None = None) -> int:
             out["seed"] = seed_part(Path(tmp), args.model, args.n_boot, args.provider, **budgets)
             emit(out, args.json, show=False)  # a partial result survives a later failure
         if not args.skip_convabuse:
+            labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
             out["convabuse"] = convabuse_part(Path(tmp), args.data, args.sample, args.model, args.n_boot, args.provider,
-                                              **budgets)
+                                              labels=labels, **budgets)
     emit(out, args.json)
     return 0
 
