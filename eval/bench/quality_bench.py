@@ -294,6 +294,39 @@ def convabuse_part(folder: Path, data: Path | None, sample: int, model: str, n_b
     return result
 
 
+def _ci(e: dict[str, Any] | None) -> str:
+    if not e or e.get("value") is None:
+        return "n/a"
+    if e.get("low") is None:
+        return f"{e['value']:.2f}"
+    return f"{e['value']:.2f} [{e['low']:.2f}, {e['high']:.2f}]"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """The README table of one or more results files: a row per method and data set."""
+    lines = ["| data set | method | units | alpha (MASI) | kappa | minus deductive: alpha | minus deductive: kappa "
+             "| s per segment (x deductive) | evaluated tokens per segment (x deductive) |", "|---|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        for part, title in (("seed", "seed, 20 quotes, vs the authors"), ("convabuse", "ConvAbuse sample, vs the majority")):
+            r = res.get(part)
+            if not r:
+                continue
+            label = r.get("labels") if part == "convabuse" else None
+            for name, m in r["methods"].items():
+                kappa = m.get("kappa") or (m["kappa_per_code"].get(label[0]) if isinstance(label, list) else None)
+                d = m.get("minus_deductive") or {}
+                dk = d.get("kappa") or (d.get(f"kappa {label[0]}") if isinstance(label, list) else None)
+                c = r["cost"].get(name, {})
+                sec = c.get("seconds_per_segment")
+                tok = c.get("tokens_per_segment")
+                sec_s = f"{sec:.2f}" + (f" ({c['seconds_ratio_to_deductive']:.2f}x)" if "seconds_ratio_to_deductive" in c else "") if sec else "n/a"
+                tok_s = f"{tok:,.0f}" + (f" ({c['tokens_ratio_to_deductive']:.2f}x)" if "tokens_ratio_to_deductive" in c else "") if tok else "n/a"
+                what = title + (f" ({', '.join(label)})" if isinstance(label, list) else "")
+                lines.append(f"| {what} | {name} | {m['units']} | {_ci(m['alpha_masi'])} | {_ci(kappa)} | "
+                             f"{_ci(d.get('alpha_masi')) if d else '-'} | {_ci(dk) if d else '-'} | {sec_s} | {tok_s} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, help="folder holding ConvAbuseEMNLPfull.csv (default: eval/convabuse.py's)")
@@ -308,7 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", help="ConvAbuse: measure these labels alone (comma-separated ids; the codebook and the "
                    "reference are restricted to them), e.g. when the machine cannot afford a question per label")
     p.add_argument("--json", type=Path)
+    p.add_argument("--table", type=Path, nargs="+", help="print the README table of these results files and stop")
     args = p.parse_args(argv)
+    if args.table:
+        import json
+
+        print(table([json.loads(f.read_text()) for f in args.table]))
+        return 0
     budgets = {"score_budget": args.score_budget, "deductive_budget": args.deductive_budget}
     warnings.simplefilter("ignore", AgreementWarning)
     out: dict[str, Any] = {"provider": args.provider, "model": args.model, "budgets_s": budgets, "cross_fitted": f"{CROSS_FITTED}, cross-fitted by document (5 folds)",
