@@ -28,12 +28,14 @@ from ..store.db import StoreBusy, busy_timeout, store_wait, transaction
 from ..model import Codebook, Segment
 from ..privacy import Scrubber, check_local_only, redact_url, tracing_off_unless_asked, url_secrets
 from ..prompts import SCORING_OUTPUTS, RenderedPrompt, Template, codebook_context, get_template
-from ..providers.base import CallOptions, Provider, ProviderError, TransientError, get_provider
+from ..providers.base import CallOptions, Provider, ProviderError, Reply, TransientError, get_provider
 from . import store as rs
 from .pricing import Price, count_message_tokens, price_for
 from .replies import Proposal, ReplyError, Validated, parse_json, reply_schema, validate_reply
 from .scoring import Scoring
 
+OWN_DEADLINE = {"openai", "local"}
+"""Providers that keep --timeout as a total deadline per call themselves (see Engine._complete)."""
 WRITE_WAIT = 0.25
 """Seconds a write waits for a busy store during a run before it is kept for later."""
 BUSY_RETRY = 1.0
@@ -345,7 +347,7 @@ class Engine:
             attempt += 1
             try:
                 self.calls += 1
-                reply = await self.provider.complete(list(rendered.messages), options)
+                reply = await self._complete(list(rendered.messages), options)
             except TransientError as exc:
                 transient += 1
                 if transient >= self.config.max_attempts:
@@ -376,6 +378,16 @@ class Engine:
             self._store_reply(key, {"reply": text, "prompt_tokens": reply.prompt_tokens,
                                     "completion_tokens": reply.completion_tokens, "model": reply.model, "mode": reply.mode})
             return _Sample(results, spent_p, spent_c, attempt, text, rendered.hash)
+
+    async def _complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
+        """One call, within a total deadline of --timeout: the ``openai`` provider keeps it per request itself,
+        ``local`` runs in this process with no network to wait on; any other (langchain, plugins) is cut here."""
+        if self.config.provider in OWN_DEADLINE:
+            return await self.provider.complete(messages, options)
+        try:
+            return await asyncio.wait_for(self.provider.complete(messages, options), self.config.timeout)
+        except asyncio.TimeoutError:
+            raise TransientError(f"timed out after {self.config.timeout:g} s") from None
 
     # -- writing to a store that may be busy --------------------------------------------------------------------------
     def _store(self, write: Callable[[], None], key: str | None = None) -> None:

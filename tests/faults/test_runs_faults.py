@@ -238,3 +238,47 @@ def test_a_run_whose_process_died_is_resumed_and_a_live_one_refused(proj):
     assert server.calls <= SEGMENTS - done_before + 1  # at most the call in flight at the kill is paid again
     assert rows(proj, "SELECT count(*), count(DISTINCT segment_id) FROM run_segments") == [(SEGMENTS, SEGMENTS)]
     assert rows(proj, "SELECT status FROM runs") == [("finished",)]
+
+
+def test_a_provider_without_its_own_deadline_is_cut_at_the_timeout(tmp_path):
+    """langchain and plugin providers: the engine keeps --timeout as the call's total deadline."""
+    import asyncio
+
+    from assistcode.providers.base import Reply
+    from assistcode.runs.engine import RunConfig, code_project
+
+    class Hanging:
+        name, model = "hanging", "h"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def complete(self, messages, options):  # noqa: ANN001, ANN201
+            self.calls += 1
+            if self.calls == 1:
+                await asyncio.sleep(3600)
+            return Reply('{"codes": []}', 10, 5)
+
+        def describe(self):  # noqa: ANN201
+            return {"provider": self.name, "model": self.model}
+
+        async def aclose(self) -> None:
+            return None
+
+    def too_long(*_: object) -> None:
+        raise TimeoutError("the call outlived its deadline")
+
+    project = make_project(tmp_path, n_docs=1, turns=2)
+    provider = Hanging()
+    start = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(60)  # the hard limit of this probe
+    try:
+        r = code_project(project, RunConfig(provider="hanging", model="h", timeout=0.5, backoff_cap=0.05, concurrency=1),
+                         provider=provider)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        project.close()
+    assert r.counts["ok"] == 2 and provider.calls == 3
+    assert time.monotonic() - start < 30
