@@ -140,6 +140,14 @@ def test_trained_run_through_the_cli(run, tmp_path):
     assert out.code == 0, out.err
     alpha = out.json()["overall"][0]["estimates"][0]["value"]
     assert alpha > 0.8  # cross-fitted, yet the topics are easy
+    queued = run("review", "queue", "--run", "1", "--priority", "uncertainty", "--audit", "0", "--json", "--project", proj)
+    assert queued.code == 0, queued.err
+    assert queued.json()[0]["queued"] == 60
+    other = run("code", "--provider", "trained", "--train-with", "A", "--calibration", "threshold", "--project", proj)
+    assert other.code == 0 and "run2:" in other.out  # another calibration is another run
+    with Project(proj) as p:
+        manifest = json.loads(p.db.execute("SELECT manifest FROM runs WHERE id = 2").fetchone()[0])
+    assert manifest["calibration"]["method"] == "threshold"
 
 
 @pytest.mark.parametrize("args, message", [
