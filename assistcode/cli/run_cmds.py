@@ -256,7 +256,7 @@ def runs_list(as_json: bool, project_dir: Path) -> None:
                                 "finished_at": r.finished_at, **c} for r, c in rows], indent=2))
         return
     for r, c in rows:
-        click.echo(f"{r.id:>4}  {r.coder:40} {r.status:9} ok {c['ok']:>6} failed {c['failed']:>5}  {r.started_at}")
+        click.echo(f"{r.id:>4}  {r.coder:40} {rs.shown_status(r):9} ok {c['ok']:>6} failed {c['failed']:>5}  {r.started_at}")
 
 
 @runs.command("show")

@@ -106,6 +106,13 @@ def claim_run(db: sqlite3.Connection, fingerprint: str, coder_prefix: str, manif
     return get_run(db, run.id), existed
 
 
+def shown_status(run: RunRow) -> str:
+    """The run's status as a person should read it: a ``running`` run whose process died is ``died`` (resumable)."""
+    if run.status == "running" and not owner_alive(run.owner, run.heartbeat_at, run.id):
+        return "died"
+    return run.status
+
+
 def heartbeat(db: sqlite3.Connection, run_id: int) -> None:
     """Say this process is still coding the run."""
     with transaction(db):

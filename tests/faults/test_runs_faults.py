@@ -228,6 +228,9 @@ def test_a_run_whose_process_died_is_resumed_and_a_live_one_refused(proj):
             os.kill(child.pid, signal.SIGKILL)
             child.communicate(timeout=30)
         assert rows(proj, "SELECT status FROM runs") == [("running",)]
+        listed = subprocess.run([sys.executable, "-m", "assistcode", "runs", "list", "--project", str(proj)],
+                                capture_output=True, text=True, timeout=60)
+        assert " died " in listed.stdout, listed.stdout  # not "running": its process is gone
         done_before = rows(proj, "SELECT count(*) FROM run_segments")[0][0]
         server.set_plan(Plan())
         server.log.clear()
