@@ -189,7 +189,8 @@ class Project:
                                     line=row.line, hint="use a segment_id from `assistcode segments`")
             elif row.code is not None and row.code not in codebook and row.code not in names:
                 problem = GoldError(f"unknown code {row.code!r}", path=table.source, line=row.line, field="code",
-                                    hint="codes must be ids (or names) in the project's current codebook")
+                                    hint="codes must be ids (or names) in the project's current codebook; "
+                                         "import-gold --add-codes adds new ones to a new version")
             if problem:
                 if not skip_bad:
                     raise problem

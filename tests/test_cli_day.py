@@ -250,7 +250,7 @@ def test_import_gold_add_codes_makes_a_new_codebook_version(run, tmp_path):
     gold = tmp_path / "open.csv"
     gold.write_text(f"segment_id,coder,code\n{segs[0]},Ann,safety\n{segs[1]},Ann,morale\n{segs[2]},Ann,Night shifts\n")
     r = run("import-gold", gold, "--project", proj)
-    assert r.code == 2 and "unknown code 'morale'" in r.err
+    assert r.code == 2 and "unknown code 'morale'" in r.err and "--add-codes" in r.err
     assert len(run("codebook", "versions", "--project", proj).out.strip().splitlines()) == 1
     r = run("import-gold", gold, "--add-codes", "--project", proj)
     assert r.code == 0, r.err
