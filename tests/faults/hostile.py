@@ -88,18 +88,6 @@ def qdpx_damaged(path: Path, kind: str) -> Path:
     return path
 
 
-def qdpx_exported_by_assistcode_with_run(path: Path, coder: str = "run1:fake:deductive@1") -> Path:
-    """An archive as assistcode exports a model run: a User named like a run's coder, coding one selection."""
-    users = {USER: coder}
-    src = (f'plainTextPath="internal://s.txt"><PlainTextSelection guid="aaaaaaaa-0000-4000-8000-000000000001" '
-           f'startPosition="0" endPosition="10" creatingUser="{USER}"><Coding guid="bbbbbbbb-0000-4000-8000-'
-           f'000000000001" creatingUser="{USER}"><CodeRef targetGUID="{CODE}"/></Coding></PlainTextSelection>'
-           '</TextSource><TextSource guid="22222222-2222-4222-8222-222222222222" name="t" '
-           'plainTextPath="internal://t.txt"')
-    return qdpx(path, {"project.qde": qde(src, users=users), "sources/s.txt": b"c is here and c again.",
-                       "sources/t.txt": b"Another source, with c in it."})
-
-
 # ---- tables -------------------------------------------------------------------------------------------------------
 
 
