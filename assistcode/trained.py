@@ -283,7 +283,7 @@ def run_trained(project: Any, *, train_with: str, features: str | None = None, m
                              "min_class": MIN_CLASS},
                 "codebook": {"hash": codebook.hash, "name": codebook.name},
                 "corpus": {"fingerprint": corpus_fingerprint(segments), "segments": len(segments)},
-                "labels": {k: v for k, v in summary.items()},
+                "labels": dict(summary),
                 "features": {"embedding": MODEL, "run": feature_run.coder if feature_run else None},
                 "cross_fitting": {"folds": folds, "seed": seed, "by": "document", "fits_per_code": result.fits,
                                   "fallbacks": fallbacks},
