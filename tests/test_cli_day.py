@@ -416,3 +416,13 @@ def test_review_screen_wraps_words_marks_missing_quotes_keeps_memos_and_paces(re
     # not a terminal: one line pointing to the scripted commands
     r = run("review", "--reviewer", "ann", "--project", review_dir)
     assert r.code == 2 and "review next --json" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_output_option_writes_what_would_be_printed(run, evaluated, tmp_path):
+    printed = run("runs", "show", "1", "--project", evaluated).out
+    r = run("runs", "show", "1", "-o", tmp_path / "run1.json", "--project", evaluated)
+    assert r.code == 0 and r.out == "" and (tmp_path / "run1.json").read_text() == printed
+    r = run("coders", "--json", "--output", tmp_path / "coders.json", "--project", evaluated)
+    assert r.code == 0 and {c["name"] for c in json.loads((tmp_path / "coders.json").read_text())} >= {"Ann", "Ben"}
+    r = run("runs", "show", "99", "-o", tmp_path / "none.json", "--project", evaluated)
+    assert r.code != 0 and not (tmp_path / "none.json").exists()  # nothing written on failure

@@ -104,6 +104,27 @@ def progress_printer(label: str = "coding"):  # type: ignore[no-untyped-def]
     return progress, update
 
 
+def output_option(f: Any) -> Any:
+    """``-o/--output FILE``: what the command prints on stdout goes to FILE instead (written atomically, only when
+    the command succeeds); messages stay on stderr."""
+    import contextlib
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, output: Path | None = None, **kwargs: Any) -> Any:
+        if output is None:
+            return f(*args, **kwargs)
+        from ..exports import atomic_write
+
+        with atomic_write(output, encoding="utf-8") as fh, contextlib.redirect_stdout(fh):
+            result = f(*args, **kwargs)
+        click.echo(f"Wrote {output}", err=True)
+        return result
+
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Write what would be printed to this file instead.")(wrapper)
+
+
 def split_columns(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """Repeated and comma-separated option values as one tuple: ``--x a,b --x c`` -> ``("a", "b", "c")``."""
     return tuple(p.strip() for v in values for p in v.split(",") if p.strip())

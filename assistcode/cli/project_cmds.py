@@ -13,7 +13,7 @@ from ..gold import import_adding_codes, read_gold
 from ..project import Project
 from ..readers import ReadOptions
 from ..transcripts import FORMATS as TRANSCRIPT_FORMATS
-from .base import cli, echo_warnings, open_project, project_option
+from .base import cli, echo_warnings, open_project, output_option, project_option
 
 
 def _split_columns(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -265,6 +265,7 @@ def export_annotations(fmt: str, matrix: bool, coders: tuple[str, ...], output: 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
+@output_option
 def coders(as_json: bool, project_dir: Path) -> None:
     """List the coders in the project (humans, model runs, reviewers)."""
     with open_project(project_dir) as project:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .. import review as rv
-from .base import cli, open_project, project_option
+from .base import cli, open_project, output_option, project_option
 
 reviewer_option = click.option("--reviewer", envvar="ASSISTCODE_REVIEWER",
                                help="Who is reviewing (default: $ASSISTCODE_REVIEWER).")
@@ -147,6 +147,7 @@ def undo_cmd(reviewer: str | None, project_dir: Path) -> None:
 @click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
+@output_option
 def status_cmd(reviewer: str | None, n_boot: int, as_json: bool, project_dir: Path) -> None:
     """Progress, pace, the audit estimate of errors among unreviewed items, and agreement between reviewers."""
     with open_project(project_dir) as project:

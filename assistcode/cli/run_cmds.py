@@ -15,7 +15,7 @@ from ..providers.base import canonical as canonical_provider
 from ..prompts import codebook_context, get_template, list_templates
 from ..runs import store as rs
 from ..runs.engine import RunConfig, code_project
-from .base import cli, open_project, progress_printer, project_option
+from .base import cli, open_project, output_option, progress_printer, project_option
 
 
 def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped-def]
@@ -247,6 +247,7 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
+@output_option
 def runs_list(as_json: bool, project_dir: Path) -> None:
     """The project's runs: status and segments coded and failed."""
     with open_project(project_dir) as project:
@@ -264,6 +265,7 @@ def runs_list(as_json: bool, project_dir: Path) -> None:
 @click.option("--raw", "raw_segment", metavar="SEGMENT", help="Print the model's raw reply for this segment (kept where a "
               "code was dropped, a quote was not found, or the segment failed; listed under raw_kept).")
 @project_option
+@output_option
 def runs_show(run: str, raw_segment: str | None, project_dir: Path) -> None:
     """A run's manifest, its failed segments and the segments whose raw reply was kept (JSON); or one raw reply."""
     from ..errors import InputError
@@ -332,6 +334,7 @@ def prompts_show(name: str) -> None:
 @click.argument("name")
 @click.option("--segment", "segment_id", help="Segment id (default: the first).")
 @project_option
+@output_option
 def prompts_render(name: str, segment_id: str | None, project_dir: Path) -> None:
     """Render a template on one of the project's segments, exactly as a model would see it."""
     with open_project(project_dir) as project:
