@@ -279,6 +279,8 @@ class Engine:
                                on_mode_change=lambda e, m, mode: self._store(lambda: rs.remember_mode(self.db, e, m, mode)))
             elif c.api_key is not None:
                 options["api_key"] = c.api_key
+            if c.provider == "langchain":
+                options["local_only"] = c.local_only
             self._provider = get_provider(c.provider, c.model, **options)
         return self._provider
 
@@ -445,7 +447,11 @@ class Engine:
         n = 0
         for path in sorted(folder.glob("replies-*.jsonl")):
             entries = []
-            for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                continue  # another command stored it first
+            for line in text.splitlines():
                 try:
                     e = json.loads(line)
                     entries.append((str(e["key"]), str(e["reply"]), e["prompt_tokens"], e["completion_tokens"], e.get("model"), e.get("mode")))
@@ -454,7 +460,7 @@ class Engine:
             with transaction(self.db):
                 for entry in entries:
                     rs.cache_put(self.db, *entry)
-            path.unlink()
+            path.unlink(missing_ok=True)
             n += len(entries)
         return n
 
