@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,9 @@ def progress_printer(label: str = "coding"):  # type: ignore[no-untyped-def]
                         TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                         TextColumn("tok {task.fields[tokens]} fail {task.fields[failed]} calls {task.fields[calls]} "
                                    "cache {task.fields[cache]} ${task.fields[spent]}"),
-                        console=console, transient=False)
+                        console=console, transient=False,
+                        # printing while the bar runs: on a terminal above the bar; piped, straight to stdout
+                        redirect_stdout=sys.stdout.isatty(), redirect_stderr=False)
     state: dict[str, Any] = {"task": None, "label": None}
 
     def update(s: dict[str, Any]) -> None:
