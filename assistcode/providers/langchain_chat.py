@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import InputError
 from ..privacy import redact_url, tracing_off_unless_asked
 from .base import CallOptions, ProviderError, Reply, TransientError, require, resolve
+from .http_guard import GuardError
 from .logprobs import NoLogprobsError, ScoreReply, from_top_logprobs
 
 TOP_LOGPROBS = 20
@@ -25,8 +26,16 @@ class LangChainProvider:
         cls = resolve(chat_model)
         self.model = model
         self.chat_model = chat_model
+        local_only = bool(options.pop("local_only", False))
         self.options = {k: v for k, v in options.items() if v is not None and k not in ("on_mode_change", "mode")}
-        self._llm = cls(model=model, **self.options)
+        kwargs = dict(self.options)
+        if "http_async_client" in getattr(cls, "model_fields", {}) and "http_async_client" not in kwargs:
+            # an OpenAI-based chat model: the same redirect policy and reply cap as the openai provider
+            from .http_guard import guarded_client
+
+            kwargs["http_async_client"] = guarded_client(local_only=local_only,
+                                                         timeout=float(kwargs.get("timeout") or 60.0))
+        self._llm = cls(model=model, **kwargs)
         self.json_mode = json_mode
         self._probe_lock = asyncio.Lock()
         self._logprobs_ok = False
@@ -38,6 +47,9 @@ class LangChainProvider:
         try:
             msg = await llm.ainvoke([(m["role"], m["content"]) for m in messages])
         except Exception as exc:  # LangChain wraps each SDK's errors differently; sort by status where there is one
+            guarded = next((e for e in (exc, exc.__cause__) if isinstance(e, GuardError)), None)
+            if guarded is not None:  # a redirect off the host, a reply over the cap
+                raise ProviderError(str(guarded)) from None
             status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
             if status == 429 or (isinstance(status, int) and status >= 500) or "timeout" in type(exc).__name__.lower():
                 raise TransientError(f"{type(exc).__name__}: {exc}") from None

@@ -74,6 +74,17 @@ def test_a_redirect_to_another_host_is_never_followed_with_the_body(status: int,
         assert elsewhere.log == []
 
 
+def test_langchain_with_local_only_follows_no_redirect(proj: Path) -> None:
+    """The OpenAI chat model of LangChain gets the same guarded HTTP client as the openai provider."""
+    pytest.importorskip("langchain_openai", reason="the langchain extra is not installed")
+    with FakeOpenAIServer() as elsewhere, FakeOpenAIServer(Plan(queue=[_redirect_to(elsewhere, 307)] * 20)) as server:
+        p = cli("code", "--provider", "langchain", "--chat-model", "langchain_openai:ChatOpenAI", "--model", "fake",
+                "--base-url", server.base_url, "--api-key-env", "HOSTILE_KEY", "--max-attempts", "2", "--local-only",
+                "--project", proj, timeout=120, env={"HOSTILE_KEY": SECRET})
+        assert_every_segment_failed(p, proj, "not followed with --local-only")
+        assert elsewhere.log == []
+
+
 def test_a_redirect_that_drops_the_body_carries_no_transcript_and_no_key(proj: Path) -> None:
     """303 turns the POST into a GET: the other host may see the GET, never the transcript or the key."""
     with FakeOpenAIServer() as elsewhere, FakeOpenAIServer(Plan(queue=[_redirect_to(elsewhere, 303)] * 20)) as server:
