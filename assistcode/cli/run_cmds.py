@@ -151,6 +151,10 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
     if local_only and provider == "openai" and not base_url:
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     config.validate()  # one line naming the option, before the project is opened
+    if n_examples < 1:
+        from ..errors import InputError
+
+        raise InputError(f"must be a whole number of 1 or more, not {n_examples!r}", field="--n-examples")
     with open_project(project_dir) as project:
         _warn_if_shadowed(get_template(template, project.path))
         codebook = load_codebook(codebook_file) if codebook_file else None

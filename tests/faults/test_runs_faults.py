@@ -57,7 +57,7 @@ def no_traceback(*outs: str) -> None:
     ("--max-attempts", "0"), ("--max-attempts", "-2"), ("--temperature", "nan"), ("--temperature", "-0.5"),
     ("--temperature", "inf"), ("--concurrency", "0"), ("--concurrency", "-4"), ("--samples", "0"),
     ("--batch-size", "0"), ("--max-tokens", "0"), ("--max-cost", "nan"), ("--max-cost", "-1"),
-    ("--context-window", "0"), ("--backoff-cap", "nan"), ("--backoff-cap", "-1"),
+    ("--context-window", "0"), ("--backoff-cap", "nan"), ("--backoff-cap", "-1"), ("--n-examples", "0"),
 ])
 def test_bad_option_values_are_refused_in_one_line(proj, run, option, value):
     with FakeOpenAIServer(Plan()) as server:
