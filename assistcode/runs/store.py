@@ -108,7 +108,7 @@ def claim_run(db: sqlite3.Connection, fingerprint: str, coder_prefix: str, manif
 
 def shown_status(run: RunRow) -> str:
     """The run's status as a person should read it: a ``running`` run whose process died is ``died`` (resumable)."""
-    if run.status == "running" and not owner_alive(run.owner, run.heartbeat_at, run.id):
+    if run.status == "running" and run.owner and not owner_alive(run.owner, run.heartbeat_at, run.id):
         return "died"
     return run.status
 
