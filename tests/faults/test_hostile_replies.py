@@ -163,6 +163,25 @@ def test_a_key_echoed_in_a_reply_is_stored_and_exported_nowhere(proj: Path, tmp_
             assert SECRET[1:].encode() not in data, f  # nor the escaped one, once parsed
 
 
+def test_a_key_echoed_in_candidate_codes_is_stored_nowhere(proj: Path) -> None:
+    import json
+
+    reply = json.dumps({"candidates": [{"name": f"code {SECRET}", "definition": f"uses {SECRET}",
+                                        "evidence": SECRET, "confidence": 0.5}]})
+    with FakeOpenAIServer(Plan(queue=[{"content": reply}] * 20)) as server:
+        p = code(server, proj, "--template", "inductive")
+    assert p.code == 0 and "Traceback" not in p.err, p.err
+    db = sqlite3.connect(proj / "assistcode.db")
+    try:
+        names = [r[0] for r in db.execute("SELECT name FROM candidates")]
+    finally:
+        db.close()
+    assert names and all(n == "code ***" for n in names), names
+    for f in proj.rglob("*"):
+        if f.is_file():
+            assert SECRET.encode() not in f.read_bytes(), f
+
+
 # ---- item 3: project templates ------------------------------------------------------------------------------------
 
 EVIL = """name: evil
