@@ -135,6 +135,10 @@ def test_a_text_file_under_the_sources_folder_is_read(drop: Path, proj: Path, tm
     assert_refused(cli("import", elsewhere, "--project", proj, timeout=60), "not found")
     p = cli("import", elsewhere, "--sources", drop, "--project", proj, timeout=60)
     assert p.code == 0, p.err
+    (drop / "manager.txt").write_text("c is the manager's transcript")  # another machine's absolute path: by name
+    for ref in ("file:///C:/Users/ann/manager.txt", "C:\\Users\\ann\\manager.txt"):
+        p = cli("import", hostile.qdpx_external(drop / "w.qdpx", ref), "--project", proj, timeout=60)
+        assert p.code == 0 and "looked for as manager.txt" in p.err, p.err
 
 
 # ---- .qdpx: damaged members ----------------------------------------------------------------------------------------
