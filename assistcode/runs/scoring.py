@@ -203,6 +203,8 @@ class Scoring:
                         groups=[docs.get(s, s) for s in matrix.segment_ids], content_free=cf, exclusive=self.exclusive,
                         allow_none=allow_none, label_source=e.config.calibrate_with, codes=matrix.codes,
                         unit_ids=matrix.segment_ids)
+        if self.kind == "choice" and self.method not in LABELLED:
+            _argmax_choice(cal, allow_none)
         cal.manifest.setdefault("label_source", e.config.calibrate_with)
         if labels is not None:
             labelled = ~np.isnan(labels).all(axis=1)
@@ -236,6 +238,22 @@ class Scoring:
         return {"kind": self.kind, "answers": "yes/no" if self.kind == "per-code" else "option letters",
                 "calibration": self.method, "calibrate_with": c.calibrate_with, "exclusive": self.exclusive,
                 "content_free_inputs": list(CONTENT_FREE), "rationale_and_evidence": "none (scored, not generated)"}
+
+
+def _argmax_choice(cal: Any, allow_none: bool) -> None:
+    """Without labels, a choice question's decision is its most probable option, "none of these" included (its
+    probability is what the codes leave): each unit's threshold is then the probability of "none"."""
+    prob = np.asarray(cal.prob, dtype=float)
+    n, k = prob.shape
+    none = np.clip(1.0 - prob.sum(axis=1), 0.0, 1.0) if allow_none else np.zeros(n)
+    best = prob.argmax(axis=1) if k else np.zeros(n, int)
+    pick = prob[np.arange(n), best] >= none if k else np.zeros(n, bool)
+    decisions = np.zeros((n, k), bool)
+    decisions[np.arange(n)[pick], best[pick]] = True
+    cal.decisions = decisions
+    cal.threshold = np.repeat(none[:, None], k, axis=1)
+    cal.manifest["decision"] = "argmax over the options" + (", 'none of these' included" if allow_none else "")
+    cal.manifest["proposed"] = int(decisions.sum())
 
 
 def label_matrix(db: Any, source: str, codebook: Codebook, segment_ids: Sequence[str], codes: Sequence[str]) -> np.ndarray:

@@ -167,3 +167,16 @@ def test_cli_scoring_run_and_refusals(run, coded_project):
     r = run("code", "--provider", "mock", "--model", "kw", "--template", "score-per-code", "--calibration",
             "isotonic", "--project", proj)
     assert r.code == 2 and "needs labels" in r.err
+
+
+def test_choice_without_labels_proposes_the_most_probable_option_none_included(coded_project):
+    segs = coded_project.segments()[:2]
+    provider = MockProvider()
+    provider.enqueue_scores(*([{"A": 0.25, "B": 0.25, "C": 0.25, "D": 0.25}] * 3))  # content-free inputs
+    provider.enqueue_scores({"A": 0.1, "B": 0.4, "C": 0.2, "D": 0.3}, {"A": 0.3, "B": 0.1, "C": 0.2, "D": 0.4})
+    r = code_project(coded_project, RunConfig(template="score-choice", concurrency=1), provider=provider,
+                     segment_ids=[s.id for s in segs])
+    got = _proposals(coded_project, r.run.coder)
+    assert got[segs[0].id] == {"leadership"} and got[segs[1].id] == set()  # B at 0.4 < 0.5 wins; then "none" wins
+    why = coded_project.db.execute("SELECT rationale FROM annotations WHERE coder = ?", (r.run.coder,)).fetchone()[0]
+    assert "P(leadership) 0.40 >= threshold 0.30" in why
