@@ -91,6 +91,8 @@ def compare(project, source: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, help="Folder holding ConvAbuseEMNLPfull.csv (default: $ASSISTCODE_CONVABUSE, "
+                   "else the development machine's data folder).")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     from assistcode import gold_standards
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         with Project.init(folder / "seed") as seed:
             gold_standards.load_into(seed, "leadership-quality-safety")
             out["seed"] = compare(seed, "McKee et al. 2013")
-        full = prepare(folder / "convabuse-src")
+        full = prepare(folder / "convabuse-src", source=args.data)
         project = load_project(folder / "convabuse", full)
         try:
             out["convabuse"] = compare(project, "consensus")

@@ -90,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="qwen2.5-coder-1.5b")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--skip-local", action="store_true")
+    p.add_argument("--data", type=Path, help="Folder holding ConvAbuseEMNLPfull.csv (default: $ASSISTCODE_CONVABUSE, "
+                   "else the development machine's data folder).")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     out: dict = {"data": "ConvAbuse (Cercas Curry et al. 2021, CC BY 4.0), ConvAbuseEMNLPfull.csv",
                  "segment": "the user's turn alone (the annotators also saw the three turns before it)"}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        full = prepare(folder / "full-src")
+        full = prepare(folder / "full-src", source=args.data)
         project = load_project(folder / "full", full)
         start = time.perf_counter()
         result, notes = run_similarity(project, calibrate_with="consensus")
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "seconds_per_item": seconds / full.n_items, "notes": notes,
                                  **score(project, result.run.coder, args.n_boot)}
         project.close()
-        sample = prepare(folder / "sample-src", sample=args.sample)
+        sample = prepare(folder / "sample-src", sample=args.sample, source=args.data)
         project = load_project(folder / "sample", sample)
         result, _ = run_similarity(project, calibrate_with="consensus")
         out["sample"] = {"items": sample.n_items, "majority_abusive": sample.majority_abusive, "seed": 2021,
