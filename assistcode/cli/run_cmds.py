@@ -136,11 +136,7 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
         options["chat_model"] = chat_model
         if base_url:
             options["base_url"] = base_url
-    if template is None:
-        from ..runs.scoring import BEST_LOCAL_TEMPLATE
-
-        template = BEST_LOCAL_TEMPLATE if provider == "local" else "deductive"
-    config = RunConfig(provider=provider, model=model, template=template, base_url=base_url if provider == "openai" else None,
+    config = RunConfig(provider=provider, model=model, template=template or "deductive", base_url=base_url if provider == "openai" else None,
                        api_key=api_key, timeout=timeout, temperature=temperature, max_tokens=max_tokens, seed=seed,
                        concurrency=concurrency, samples=samples, batch_size=batch_size, max_attempts=max_attempts,
                        backoff_cap=backoff_cap,
@@ -156,8 +152,12 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
 
         raise InputError(f"must be a whole number of 1 or more, not {n_examples!r}", field="--n-examples")
     with open_project(project_dir) as project:
-        _warn_if_shadowed(get_template(template, project.path))
         codebook = load_codebook(codebook_file) if codebook_file else None
+        if template is None and provider == "local":  # the best offline method measured (README: Which method when)
+            from ..runs.scoring import best_local_template
+
+            config.template = best_local_template(codebook or project.codebook())
+        _warn_if_shadowed(get_template(config.template, project.path))
         if examples_from:
             config.examples = load_examples(project, examples_from, n_examples)
         if dry_run or as_json:

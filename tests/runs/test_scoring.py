@@ -46,14 +46,14 @@ def test_per_code_run_scores_every_code_and_proposes_over_threshold(coded_projec
 
 
 def test_choice_run_is_exclusive_and_another_calibration_is_paid_for_once(coded_project):
-    r = code_project(coded_project, RunConfig(template="score-choice"))
+    r = code_project(coded_project, RunConfig(template="score-choice", calibration="none"))
     m = sc.load_scores(coded_project.db, r.run.id)
     assert (m.raw.sum(axis=1) < 1).all() and (m.raw.sum(axis=1) > 0.1).all()  # P(option) per code; "none" has the rest
     proposed = _proposals(coded_project, r.run.coder)
     assert all(len(codes) <= 1 for codes in proposed.values())
     for seg, codes in _mentioned(coded_project).items():
         assert proposed[seg] == ({sorted(codes, key=[c.id for c in coded_project.codebook().codes].index)[0]} if codes else set())
-    again = code_project(coded_project, RunConfig(template="score-choice", calibration="contextual"))
+    again = code_project(coded_project, RunConfig(template="score-choice"))  # contextual: the default for choice
     assert again.run.id != r.run.id and again.calls == 0 and again.cache_hits == 24 + len(CONTENT_FREE)
     assert rs.get_run(coded_project.db, again.run.id).manifest["calibration"]["content_free_inputs"] == 3
 
@@ -174,9 +174,20 @@ def test_choice_without_labels_proposes_the_most_probable_option_none_included(c
     provider = MockProvider()
     provider.enqueue_scores(*([{"A": 0.25, "B": 0.25, "C": 0.25, "D": 0.25}] * 3))  # content-free inputs
     provider.enqueue_scores({"A": 0.1, "B": 0.4, "C": 0.2, "D": 0.3}, {"A": 0.3, "B": 0.1, "C": 0.2, "D": 0.4})
-    r = code_project(coded_project, RunConfig(template="score-choice", concurrency=1), provider=provider,
+    r = code_project(coded_project, RunConfig(template="score-choice", calibration="none", concurrency=1), provider=provider,
                      segment_ids=[s.id for s in segs])
     got = _proposals(coded_project, r.run.coder)
     assert got[segs[0].id] == {"leadership"} and got[segs[1].id] == set()  # B at 0.4 < 0.5 wins; then "none" wins
     why = coded_project.db.execute("SELECT rationale FROM annotations WHERE coder = ?", (r.run.coder,)).fetchone()[0]
     assert "P(leadership) 0.40 >= threshold 0.30" in why
+
+
+def test_local_without_a_template_uses_the_best_offline_method(tmp_path):
+    from assistcode.runs.scoring import best_local_template
+
+    project = make_project(tmp_path, n_docs=1, turns=2)
+    assert best_local_template(project.codebook()) == "score-per-code"
+    (tmp_path / "excl.yaml").write_text("exclusive: true\n" + (tmp_path / "cb.yaml").read_text())
+    project.import_codebook(tmp_path / "excl.yaml")
+    assert best_local_template(project.codebook()) == "score-choice"
+    project.close()
