@@ -193,6 +193,9 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
                    f"({result.seconds:.2f} s). Delete it with `assistcode runs delete` to run it again from the cache.")
         _exit_if_all_failed(result)
         return
+    warning = ((result.run.manifest or {}).get("calibration") or {}).get("warning") if result.run else None
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     verb = "Resumed" if result.resumed else "Ran"
     click.echo(f"{verb} {result.run.coder}: {c['ok']} coded, {c['failed']} failed; {result.calls} calls, "
                f"{result.cache_hits} from cache; {c['prompt_tokens']:,} + {c['completion_tokens']:,} tokens"

@@ -199,10 +199,11 @@ class Scoring:
         if e.config.calibrate_with:
             labels = label_matrix(e.db, e.config.calibrate_with, e.codebook, matrix.segment_ids, matrix.codes)
         cf = sc.load_content_free(e.db, run.id, matrix.codes) if self.method == "contextual" else None
-        allow_none = True
+        allow_none, several = True, 0
         if labels is not None and self.exclusive:  # labels that put a code on every unit they saw: always decide one
             seen = ~np.isnan(labels).all(axis=1)
             allow_none = not (seen.any() and (np.nan_to_num(labels[seen]).sum(axis=1) > 0).all())
+            several = int((np.nan_to_num(labels).sum(axis=1) > 1).sum())
         cal = calibrate(matrix.raw, method=self.method, labels=labels,
                         groups=[docs.get(s, s) for s in matrix.segment_ids], content_free=cf, exclusive=self.exclusive,
                         allow_none=allow_none, label_source=e.config.calibrate_with, codes=matrix.codes,
@@ -210,6 +211,9 @@ class Scoring:
         if self.kind == "choice" and self.method not in LABELLED:
             _argmax_choice(cal, allow_none)
         cal.manifest.setdefault("label_source", e.config.calibrate_with)
+        if several:
+            cal.manifest["warning"] = (f"the codebook is exclusive, yet {e.config.calibrate_with} put several codes on "
+                                       f"{several} unit(s)")
         if labels is not None:
             labelled = ~np.isnan(labels).all(axis=1)
             cal.manifest["labelled_units"] = int(labelled.sum())

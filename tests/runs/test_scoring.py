@@ -191,3 +191,16 @@ def test_local_without_a_template_uses_the_best_offline_method(tmp_path):
     project.import_codebook(tmp_path / "excl.yaml")
     assert best_local_template(project.codebook()) == "score-choice"
     project.close()
+
+
+def test_labels_with_several_codes_on_an_exclusive_codebook_are_warned_about(run, coded_project, tmp_path):
+    (tmp_path / "excl.yaml").write_text("exclusive: true\n" + (tmp_path / "cb.yaml").read_text())
+    coded_project.import_codebook(tmp_path / "excl.yaml")
+    segs = [s.id for s in coded_project.segments()]
+    coded_project.db.execute("INSERT INTO coders (name, kind, created_at) VALUES ('ann', 'human', 'now')")
+    coded_project.db.executemany("INSERT INTO seen (segment_id, coder) VALUES (?, 'ann')", [(s,) for s in segs])
+    coded_project.db.executemany("INSERT INTO annotations (segment_id, coder, code) VALUES (?, 'ann', ?)",
+                                 [(s, "safety") for s in segs] + [(s, "workload") for s in segs[:2]])
+    r = run("code", "--provider", "mock", "--model", "kw", "--template", "score-choice", "--calibrate-with", "ann",
+            "--project", coded_project.path)
+    assert r.code == 0 and "warning: the codebook is exclusive, yet ann put several codes on 2 unit(s)" in r.err
