@@ -111,3 +111,106 @@ def candidates(show_all: bool, threshold: float, merge_ids: str | None, as_name:
         click.echo(f"group {n} ({len(group)}):")
         for c in group:
             click.echo(f"  [{c.id}] {c.name}: {c.definition[:100]}  ({c.status}; segment {c.segment_id})")
+
+
+@codebook.command()
+@click.argument("reference")
+@click.argument("other")
+@click.option("--codes-column", default="human_codes", show_default=True, help="codes:FILE: the column of ;-separated codes.")
+@click.option("--text-column", help="codes:FILE: the column holding each unit's text, to line units up with a run's.")
+@click.option("--threshold", type=float, help="Similarity a pair needs to match (default: 0.55 with embeddings, 0.6 on names).")
+@click.option("--min-units", type=int, default=1, show_default=True, help="Coverage counts reference codes applied to at least this many units.")
+@click.option("--embeddings/--no-embeddings", default=None, help="Judge meaning by MiniLM embeddings (default: when the similarity extra is installed).")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), help="Also write the matched pairs side by side as HTML.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (coverage, precision, matches, unmatched, near, agreement).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the report (text or JSON) to this file.")
+@project_option
+def compare(reference: str, other: str, codes_column: str, text_column: str | None, threshold: float | None,
+            min_units: int, embeddings: bool | None, html_path: Path | None, as_json: bool, output: Path | None,
+            project_dir: Path) -> None:
+    """Set two codebooks against each other: REFERENCE (e.g. the researchers') and OTHER (e.g. a model's).
+
+    Each is a codebook file (YAML, CSV, QDC), version:HASH, run:N (an inductive run's proposals, grouped) or
+    codes:FILE (a table of free-text codes, one row per unit). Prints coverage, precision, the matches, what each
+    side has alone and, where both coded the same units, alpha after mapping.
+    """
+    import json as jsonlib
+
+    from ..inductive import compare_codesets, load_operand
+    from ..inductive.compare import render_html, render_text
+    from ..project import Project
+    from ..store import DB_NAME
+    from ..exports import atomic_write
+
+    if min_units < 1:
+        raise click.BadParameter("must be 1 or more", param_hint="--min-units")
+    project = Project(project_dir) if (project_dir / DB_NAME).exists() else None
+    try:
+        a = load_operand(reference, project, codes_column=codes_column, text_column=text_column)
+        b = load_operand(other, project, codes_column=codes_column, text_column=text_column)
+        result = compare_codesets(a, b, threshold=threshold, embeddings=embeddings, min_units=min_units)
+    finally:
+        if project is not None:
+            project.close()
+    text = jsonlib.dumps(result.as_dict(), indent=2, default=str) if as_json else render_text(result)
+    if html_path is not None:
+        with atomic_write(html_path) as fh:
+            fh.write(render_html(result))
+    if output is not None:
+        with atomic_write(output) as fh:
+            fh.write(text + "\n")
+        click.echo(f"Wrote {output}", err=True)
+    else:
+        click.echo(text)
+
+
+@codebook.command()
+@click.argument("run")
+@click.option("--distance", type=float, default=0.35, show_default=True, help="Cosine distance that cuts the clustering (embeddings).")
+@click.option("--embeddings/--no-embeddings", default=None, help="Group by meaning (MiniLM) or by the words of the names.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the candidate codebook as YAML (members as examples).")
+@click.option("--import", "do_import", is_flag=True, help="Make the candidate codebook the project's current codebook version.")
+@click.option("--json", "as_json", is_flag=True, help="Print the groups with their member proposals as JSON.")
+@project_option
+def induce(run: str, distance: float, embeddings: bool | None, output: Path | None, do_import: bool, as_json: bool,
+           project_dir: Path) -> None:
+    """Group an inductive run's proposed codes into a candidate codebook; each code keeps its member proposals."""
+    import json as jsonlib
+
+    from ..candidates import list_candidates
+    from ..codebook import dump_yaml
+    from ..errors import InputError
+    from ..inductive import induce_codebook
+    from ..model import Code
+    from ..model import Codebook as CB
+    from ..runs.store import get_run
+    from ..exports import atomic_write
+
+    if not 0 < distance <= 2:
+        raise click.BadParameter("a cosine distance in (0, 2]", param_hint="--distance")
+    with open_project(project_dir) as project:
+        r = get_run(project.db, run)
+        found = [c for c in list_candidates(project.db, None) if c.run_id == r.id]
+        if not found:
+            raise InputError(f"run {r.id} ({r.coder}) proposed no codes",
+                             hint="run an inductive template first: assistcode code --template inductive ...")
+        induced = induce_codebook(found, distance=distance, embeddings=embeddings)
+        cb = CB(name=f"induced from run {r.id}", codes=tuple(
+            Code(c.id, c.name, c.definition, examples=c.examples) for c in induced))
+        if do_import:
+            project.import_codebook(cb)
+    if as_json:
+        click.echo(jsonlib.dumps([{"id": c.id, "name": c.name, "definition": c.definition,
+                                   "members": [{"candidate": m.id, "name": m.name, "segment_id": m.segment_id} for m in c.members]}
+                                  for c in induced], indent=2))
+    else:
+        for c in induced:
+            click.echo(f"{c.id} ({len(c.members)} proposals, {len(c.segments)} segments): {c.definition[:100]}")
+            names = sorted({m.name for m in c.members} - {c.name})
+            if names:
+                click.echo("    also: " + "; ".join(names[:8]) + (" ..." if len(names) > 8 else ""))
+    if output is not None:
+        with atomic_write(output) as fh:
+            fh.write(dump_yaml(cb))
+        click.echo(f"Wrote {output}", err=True)
+    click.echo(f"{len(found)} proposals -> {len(induced)} candidate codes" + (" (imported as the current codebook)" if do_import else ""), err=True)

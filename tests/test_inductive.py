@@ -1,0 +1,182 @@
+"""Inductive coding, measured: free-text code tables, grouping proposals, and codebook comparison."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistcode.candidates import Candidate
+from assistcode.inductive import compare_codesets, induce_codebook, load_operand, normalise_code
+from assistcode.inductive.codeset import CodeEntry, CodeSet, read_code_table
+from assistcode.inductive.induce import cluster
+from assistcode.runs import store as rs
+
+from .conftest import need
+
+
+def _codes(label: str, names: list[str], units: dict[str, set[str]] | None = None) -> CodeSet:
+    return CodeSet(label, "codes", [CodeEntry(n.replace(" ", "-"), n) for n in names],
+                   None if units is None else {k: frozenset(v) for k, v in units.items()})
+
+
+def test_normalise_code_folds_case_space_and_edge_punctuation():
+    assert normalise_code("  Emotional   Response. ") == "emotional response"
+    assert normalise_code('"Beauty"') == "beauty"
+    assert normalise_code("...") == ""
+
+
+def test_code_table_folds_variants_and_counts_empty_codes(tmp_path: Path):
+    f = tmp_path / "codes.csv"
+    f.write_text('answer,human_codes\nIt moved me,"emotion; Emotion ;beauty"\nPure art,"beauty;;"\nNothing,\n', encoding="utf-8")
+    cs = read_code_table(f, "human_codes", "answer")
+    assert [c.id for c in cs.codes] == ["beauty", "emotion"]  # most used first, then by name
+    assert [c.members for c in cs.codes] == [2, 2]
+    assert cs.units == {"It moved me": frozenset({"emotion", "beauty"}), "Pure art": frozenset({"beauty"}),
+                        "Nothing": frozenset()}
+    assert "1 variant spellings (case, spaces, punctuation) folded into their codes" in cs.notes
+    assert "2 empty codes left out" in cs.notes
+
+
+def test_code_table_errors_say_what_and_where(tmp_path: Path, run):
+    f = tmp_path / "codes.csv"
+    f.write_text("answer,codes\na,x\n", encoding="utf-8")
+    r = run("codebook", "compare", f"codes:{f}", f"codes:{f}", "--project", tmp_path)
+    assert r.code == 2 and "no column 'human_codes'" in r.err and "columns: answer, codes" in r.err
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("answer,human_codes\na,x\nb,y,z\n", encoding="utf-8")
+    r = run("codebook", "compare", f"codes:{ragged}", f"codes:{ragged}", "--project", tmp_path)
+    assert r.code == 2 and "ragged.csv:3" in r.err and "3 cells where the header names 2" in r.err
+    r = run("codebook", "compare", "nothing-here.yaml", f"codes:{f}", "--project", tmp_path)
+    assert r.code == 2 and "'nothing-here.yaml' names nothing" in r.err
+    r = run("codebook", "compare", "run:1", f"codes:{f}", "--project", tmp_path)
+    assert r.code == 2 and "inside a project" in r.err
+
+
+def test_exact_matches_hungarian_and_near_many_to_one():
+    ref = _codes("ref", ["emotional response", "story"])
+    other = _codes("other", ["emotional response", "emotional responses", "zebra crossing"])
+    c = compare_codesets(ref, other, embeddings=False)
+    assert [(m.reference, m.other, m.how) for m in c.matches] == [("emotional-response", "emotional-response", "exact")]
+    assert c.coverage == 0.5 and c.precision == pytest.approx(1 / 3)
+    assert {u["id"] for u in c.unmatched["reference"]} == {"story"}
+    assert {u["id"] for u in c.unmatched["other"]} == {"emotional-responses", "zebra-crossing"}
+    assert c.near == [{"side": "other", "code": "emotional-responses", "near": "emotional-response",
+                       "score": pytest.approx(c.near[0]["score"]), "which_matched": "emotional-response"}]
+    assert c.near[0]["score"] >= c.threshold
+
+
+def test_threshold_decides_a_meaning_match():
+    ref = _codes("ref", ["beautiful visuals"])
+    other = _codes("other", ["beautiful visual"])
+    assert len(compare_codesets(ref, other, embeddings=False).matches) == 1  # names 0.97 alike
+    assert compare_codesets(ref, other, embeddings=False, threshold=0.99).matches == []
+
+
+def test_mapped_agreement_is_perfect_for_a_renamed_copy_and_negative_for_a_swap():
+    units = {"u1": {"a"}, "u2": {"b"}, "u3": set(), "u4": {"a", "b"}, "u5": {"a"}, "u6": {"b"}}
+    ref = CodeSet("ref", "codes", [CodeEntry("a", "music"), CodeEntry("b", "story")],
+                  {k: frozenset(v) for k, v in units.items()})
+    same = CodeSet("other", "codes", [CodeEntry("x", "music"), CodeEntry("y", "story")],
+                   {k: frozenset({"x" if c == "a" else "y" for c in v}) for k, v in units.items()})
+    c = compare_codesets(ref, same, embeddings=False, n_boot=200)
+    assert c.agreement["value"] == pytest.approx(1.0) and c.agreement["n_units"] == 6
+    assert [(m.units_both, m.units_reference_only, m.units_other_only) for m in c.matches] == [(3, 0, 0), (3, 0, 0)]
+    swapped = CodeSet("other", "codes", same.codes,
+                      {k: frozenset({"y" if c == "a" else "x" for c in v}) for k, v in units.items()})
+    c = compare_codesets(ref, swapped, embeddings=False, n_boot=200)
+    assert c.agreement["value"] < 0.1  # mapped by name, the codes fall on each other's units (only u3, u4 agree)
+
+
+def test_coverage_counts_only_codes_used_often_enough():
+    ref = CodeSet("ref", "codes", [CodeEntry("a", "music"), CodeEntry("b", "story")],
+                  {"u1": frozenset({"a"}), "u2": frozenset({"a"}), "u3": frozenset({"a", "b"})})
+    other = CodeSet("other", "codes", [CodeEntry("m", "music")], {"u1": frozenset({"m"})})
+    assert compare_codesets(ref, other, embeddings=False, min_units=1, n_boot=0).coverage == 0.5
+    assert compare_codesets(ref, other, embeddings=False, min_units=3, n_boot=0).coverage == 1.0
+
+
+def test_a_codebook_compared_with_itself_covers_everything(run, tmp_path: Path):
+    cb = Path(__file__).resolve().parent.parent / "gold_standard" / "leadership-quality-safety" / "codebook.yaml"
+    r = run("codebook", "compare", cb, cb, "--no-embeddings", "--json", "--project", tmp_path)
+    assert r.code == 0, r.err
+    out = r.json()
+    assert out["coverage"] == 1 and out["precision"] == 1 and out["unmatched"] == {"reference": [], "other": []}
+    assert set(out) >= {"coverage", "precision", "matches", "unmatched", "near", "method"}
+
+
+def test_a_codebook_compared_with_itself_by_embeddings(tmp_path: Path):
+    need("onnxruntime")
+    cb = Path(__file__).resolve().parent.parent / "gold_standard" / "leadership-quality-safety" / "codebook.yaml"
+    a = load_operand(str(cb))
+    renamed = CodeSet("renamed", "codebook", [CodeEntry(f"c{i}", c.name + " (theme)", c.definition)
+                                              for i, c in enumerate(a.codes)])
+    c = compare_codesets(a, renamed, embeddings=True)
+    assert "MiniLM" in c.method
+    assert c.coverage == 1 and c.precision == 1
+    assert [m.other for m in c.matches] == [f"c{i}" for i in range(len(a.codes))]  # each to its own rewording
+
+
+def test_cluster_cuts_at_the_cosine_distance():
+    v = np.array([[1, 0, 0], [0.99, 0.14, 0], [0, 1, 0], [0, 0.99, 0.14]], dtype=float)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    labels = cluster(v, 0.2)
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+    assert len(set(cluster(v, 1.5).tolist())) == 1
+
+
+def _cand(i: int, name: str, seg: str) -> Candidate:
+    return Candidate(i, 1, seg, name, f"about {name}", f"quote {i}", 0.8, "new")
+
+
+def test_induce_by_names_keeps_members_and_takes_the_most_frequent_name():
+    found = [_cand(1, "Sense of beauty", "s1"), _cand(2, "sense of beauty", "s2"), _cand(3, "sense of beauty!", "s3"),
+             _cand(4, "Plot twists", "s2")]
+    induced = induce_codebook(found, embeddings=False)
+    assert [c.id for c in induced] == ["sense-of-beauty", "plot-twists"]
+    assert [len(c.members) for c in induced] == [3, 1]
+    assert induced[0].segments == {"s1", "s2", "s3"}
+    assert induced[0].examples == ("quote 1", "quote 2", "quote 3")
+
+
+def test_induce_and_compare_a_run_through_the_cli(run, tmp_path: Path):
+    run("init", tmp_path / "p")
+    table = tmp_path / "answers.csv"
+    table.write_text("id,answer\n1,The music was wonderful.\n2,The story made me cry.\n", encoding="utf-8")
+    assert run("import", table, "--text-column", "answer", "--id-column", "id", "--project", tmp_path / "p").code == 0
+    from assistcode.model import Codebook
+    from assistcode.project import Project
+
+    with Project(tmp_path / "p") as p:
+        p.import_codebook(Codebook(name="open", codes=()))
+        segs = p.segments()
+        r1 = rs.create_run(p.db, "mock:inductive@1", "fp", {})
+        for s, name in zip(segs, ["Music", "Moving story"]):
+            rs.record_segment(p.db, r1, s.id, status="ok")
+            rs.record_candidates(p.db, r1, s.id, [{"name": name, "definition": "", "evidence": "", "evidence_found": True,
+                                                   "confidence": 0.9}])
+        p.db.commit()
+    human = tmp_path / "human.csv"
+    human.write_text("answer,human_codes\nThe music was wonderful.,music\nThe story made me cry.,moving story;sadness\n",
+                     encoding="utf-8")
+    r = run("codebook", "induce", "1", "--no-embeddings", "--json", "--project", tmp_path / "p")
+    assert r.code == 0, r.err
+    assert [c["id"] for c in r.json()] == ["music", "moving-story"]
+    out = tmp_path / "cmp.json"
+    page = tmp_path / "cmp.html"
+    r = run("codebook", "compare", f"codes:{human}", "run:1", "--text-column", "answer", "--no-embeddings", "--json",
+            "-o", out, "--html", page, "--project", tmp_path / "p")
+    assert r.code == 0, r.err
+    result = json.loads(out.read_text())
+    assert result["coverage"] == pytest.approx(2 / 3) and result["precision"] == 1
+    assert result["agreement"]["n_units"] == 2
+    assert [u["name"] for u in result["unmatched"]["reference"]] == ["sadness"]
+    assert "sadness" in page.read_text() and "Coverage" not in r.out  # the report went to the file
+
+
+def test_shared_units_alone_do_not_make_a_match():
+    ref = CodeSet("ref", "codes", [CodeEntry("a", "music")], {"u1": frozenset({"a"}), "u2": frozenset()})
+    other = CodeSet("other", "codes", [CodeEntry("z", "zebra crossing")], {"u1": frozenset({"z"}), "u2": frozenset()})
+    c = compare_codesets(ref, other, embeddings=False, n_boot=0)
+    assert c.matches == [] and "unit overlap" in c.method
