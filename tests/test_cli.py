@@ -150,6 +150,7 @@ def test_demo_from_any_directory_runs_the_whole_loop(tmp_path):
     for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]", "Per code", "Next:", "assistcode review"):
         assert step in text
     assert "15 documents, 20 segments, 3 codes" in text
+    assert "template score-choice" in text and "calibration contextual" in text  # the best offline method, named
     assert "20 suggestions queued" in text
     project = tmp_path / "assistcode-demo"
     assert json.loads((project / "report.json").read_text())["meta"]["n_units"] == 20
