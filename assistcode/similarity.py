@@ -210,7 +210,4 @@ def _labels(db: Any, source: str, codebook: Codebook, segments: Sequence[Segment
     if source == REVIEWED and REVIEWED not in known:
         raise InputError("no settled review decisions to calibrate with", field="--calibrate-with",
                          hint="review some items first (`assistcode review`)")
-    try:
-        return label_matrix(db, source, codebook, [s.id for s in segments])
-    except InputError as exc:  # the same check as --train-with, named for this option
-        raise InputError(exc.message, field="--calibrate-with", hint=exc.hint) from None
+    return label_matrix(db, source, codebook, [s.id for s in segments], option="--calibrate-with")

@@ -174,9 +174,10 @@ def train_and_score(x: np.ndarray, labels: np.ndarray, groups: Sequence[str], *,
     return TrainedScores(raw, cal, {f"{j}": int(c) for j, c in enumerate(counts) if c}, fits)
 
 
-def label_matrix(db: Any, source: str, codebook: Codebook, segment_ids: Sequence[str]) -> np.ndarray:
-    """units x codes labels of ``source`` (a coder, ``consensus`` = the humans' majority, or ``reviewed``):
-    1/0 where the coder saw the unit, NaN elsewhere."""
+def label_matrix(db: Any, source: str, codebook: Codebook, segment_ids: Sequence[str],
+                 codes: Sequence[str] | None = None, option: str = "--train-with") -> np.ndarray:
+    """units x codes (the codebook's, or ``codes``) labels of ``source`` (a coder, ``consensus`` = the humans'
+    majority, or ``reviewed``): 1/0 where the coder saw the unit, NaN elsewhere. ``option`` is what errors name."""
     from .evaluate import from_store
 
     known = {r[0] for r in db.execute("SELECT name FROM coders")}
@@ -184,18 +185,18 @@ def label_matrix(db: Any, source: str, codebook: Codebook, segment_ids: Sequence
         data = from_store(db, None, codebook)
         if len(data.humans) < 2:
             raise InputError(f"`consensus` needs two or more human coders; this project has {len(data.humans)}",
-                             field="--train-with")
+                             field=option)
         data = data.with_consensus().subset(["consensus"])
     elif source == "reviewed" and source not in known:
-        raise InputError("no settled review decisions to learn from yet", field="--train-with",
+        raise InputError("no settled review decisions to learn from yet", field=option,
                          hint="review some items first (`assistcode review`), or train on a coder")
     else:
         if source not in known:
-            raise InputError(f"no coder named {source!r} to train on", field="--train-with",
+            raise InputError(f"no coder named {source!r} to {'train on' if option == '--train-with' else 'calibrate with'}", field=option,
                              hint="a human coder, `consensus` or `reviewed`; coders: " + ", ".join(sorted(known)))
         data = from_store(db, [source], codebook)
     index = {u: i for i, u in enumerate(data.units)}
-    codes = [c.id for c in codebook.codes]
+    codes = list(codes) if codes is not None else [c.id for c in codebook.codes]
     out = np.full((len(segment_ids), len(codes)), np.nan)
     for s, seg in enumerate(segment_ids):
         u = index.get(seg)

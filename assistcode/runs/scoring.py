@@ -265,22 +265,7 @@ def _argmax_choice(cal: Any, allow_none: bool) -> None:
 
 
 def label_matrix(db: Any, source: str, codebook: Codebook, segment_ids: Sequence[str], codes: Sequence[str]) -> np.ndarray:
-    """units x ``codes`` labels of ``source`` (a coder, ``consensus`` = the human coders' majority, ``reviewed``):
-    1/0 where the coder saw the unit, NaN elsewhere."""
-    from ..evaluate import from_store
+    """units x ``codes`` labels of ``source`` for calibration (see :func:`assistcode.trained.label_matrix`)."""
+    from ..trained import label_matrix as labels_of
 
-    known = {r[0] for r in db.execute("SELECT name FROM coders")}
-    if source == "consensus" and "consensus" not in known:
-        data = from_store(db, None, codebook).with_consensus().subset(["consensus"])
-    else:
-        if source not in known:
-            raise InputError(f"no coder named {source!r} to calibrate with", field="--calibrate-with",
-                             hint="a coder, `consensus` or `reviewed`; coders: " + ", ".join(sorted(known)))
-        data = from_store(db, [source], codebook)
-    index = {u: i for i, u in enumerate(data.units)}
-    out = np.full((len(segment_ids), len(codes)), np.nan)
-    for s, seg in enumerate(segment_ids):
-        u = index.get(seg)
-        if u is not None and data.sets[0][u] is not None:
-            out[s] = [c in data.sets[0][u] for c in codes]
-    return out
+    return labels_of(db, source, codebook, segment_ids, codes, option="--calibrate-with")
