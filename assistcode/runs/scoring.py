@@ -152,8 +152,10 @@ class Scoring:
             except ProviderError as exc:
                 raise _SegmentFailed(str(exc), attempt) from None
             raw = self.to_scores(reply.probs)
-            rs.cache_put(e.db, key, json.dumps({"probs": reply.probs, "mass": reply.mass}), reply.prompt_tokens,
-                         reply.completion_tokens, reply.model, "logprobs")
+            # through the engine: kept for later (never lost) if another command holds the store's write lock
+            e._store_reply(key, {"reply": json.dumps({"probs": reply.probs, "mass": reply.mass}),
+                                 "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+                                 "model": reply.model, "mode": "logprobs"})
             return raw, float(reply.prompt_tokens), float(reply.completion_tokens), attempt, digest
         raise _SegmentFailed("no usable reply", e.config.max_attempts)
 
@@ -178,14 +180,19 @@ class Scoring:
             raw, prompt, completion, attempts, digest = await self.ask({"id": seg.id, "text": seg.text, "speaker": seg.speaker})
         except _SegmentFailed as exc:
             e.failed += 1
-            rs.record_segment(e.db, run, seg.id, status="failed", reason=e.scrub(exc.reason), attempts=exc.attempts)
+            reason, tries = e.scrub(exc.reason), exc.attempts
+            e._store(lambda: rs.record_segment(e.db, run, seg.id, status="failed", reason=reason, attempts=tries))
             return
         e.tokens += prompt + completion
         cost = e.price.cost(prompt, completion) if e.price else None
-        with transaction(e.db):
-            sc.record_scores(e.db, run.id, seg.id, raw)
-            rs.record_segment(e.db, run, seg.id, status="ok", attempts=max(attempts, 1), prompt_tokens=prompt,
-                              completion_tokens=completion, cost=cost, prompt_hash=digest)
+
+        def write() -> None:
+            with transaction(e.db):
+                sc.record_scores(e.db, run.id, seg.id, raw)
+                rs.record_segment(e.db, run, seg.id, status="ok", attempts=max(attempts, 1), prompt_tokens=prompt,
+                                  completion_tokens=completion, cost=cost, prompt_hash=digest)
+
+        e._store(write)
 
     # -- calibration -----------------------------------------------------------------------------------------------------
     def finish(self, run: rs.RunRow, segments: Sequence[Segment]) -> None:

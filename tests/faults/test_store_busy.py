@@ -17,6 +17,7 @@ from tests.runs.conftest import make_project
 
 KEY = "sk-test-busy-0123456789"
 SEGMENTS = 24
+CODES = 3
 HOLD = """
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -42,9 +43,9 @@ def count(proj: Path, sql: str) -> int:
         db.close()
 
 
-def start_code(server: FakeOpenAIServer, proj: Path, wait: str) -> subprocess.Popen[str]:
+def start_code(server: FakeOpenAIServer, proj: Path, wait: str, *extra: str) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "assistcode", "code", "--provider", "openai", "--model", "fake", "--base-url",
-           server.base_url, "--project", str(proj), "--json", "--concurrency", "1"]
+           server.base_url, "--project", str(proj), "--json", "--concurrency", "1", *extra]
     env = {**os.environ, "OPENAI_API_KEY": KEY, "ASSISTCODE_STORE_WAIT": wait}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -69,9 +70,10 @@ def wait_for_rows(proj: Path, n: int, limit: float = 40) -> None:
     raise AssertionError(f"fewer than {n} segments coded after {limit} s")
 
 
-def test_a_lock_held_past_the_store_wait_does_not_crash_a_run_or_lose_a_reply(proj):
+@pytest.mark.parametrize("template", ["deductive", "score-per-code"])
+def test_a_lock_held_past_the_store_wait_does_not_crash_a_run_or_lose_a_reply(proj, template):
     with FakeOpenAIServer(Plan(latency=0.15)) as server:
-        child = start_code(server, proj, wait="1")  # the store's wait: 1 s; the lock is held 4 s
+        child = start_code(server, proj, "1", "--template", template)  # the store's wait: 1 s; the lock is held 4 s
         try:
             wait_for_rows(proj, 3)
             holder = hold_lock(proj, 4)
@@ -83,8 +85,10 @@ def test_a_lock_held_past_the_store_wait_does_not_crash_a_run_or_lose_a_reply(pr
     assert "Traceback" not in err and "database is locked" not in err, err
     assert child.returncode == 0, err
     assert json.loads(out)["counts"]["ok"] == SEGMENTS
-    assert calls == SEGMENTS  # every reply paid once, and stored
-    assert count(proj, "SELECT count(*) FROM call_cache") == SEGMENTS
+    extra = 3 if template.startswith("score") else 0  # the content-free inputs, scored once per run
+    per_call = 1 if template == "deductive" else CODES  # the openai path asks one question per code
+    assert calls == (SEGMENTS + extra) * per_call  # every reply paid once: nothing asked again
+    assert count(proj, "SELECT count(*) FROM call_cache") == SEGMENTS + extra  # every reply paid for is stored
     assert count(proj, "SELECT count(DISTINCT segment_id) FROM run_segments WHERE status = 'ok'") == SEGMENTS
     assert count(proj, "SELECT count(*) FROM run_segments") == SEGMENTS
 
