@@ -167,8 +167,10 @@ class OpenAIProvider:
                                "logprobs": True, "top_logprobs": TOP_LOGPROBS, **options.extra}
         if options.seed is not None:
             req["seed"] = options.seed
-        try:
-            resp = await self._client.chat.completions.create(**req)
+        try:  # a total deadline per request, as for complete(): a dripping server cannot outlast --timeout
+            resp = await asyncio.wait_for(self._client.chat.completions.create(**req), self.timeout)
+        except asyncio.TimeoutError:
+            raise TransientError(f"timed out after {self.timeout:g} s") from None
         except oa.RateLimitError as exc:
             retry = exc.response.headers.get("retry-after") if exc.response is not None else None
             raise TransientError(f"rate limited (429): {exc.message}", _seconds(retry)) from None

@@ -133,6 +133,19 @@ def test_a_server_dripping_its_body_cannot_outlast_the_timeout(proj):
     assert elapsed < 45  # 2 s for the dripping call, not the minutes its body takes
 
 
+def test_a_dripping_server_cannot_outlast_the_timeout_of_a_scoring_call(proj):
+    # the probe of a scoring template (its first log-probability request) drips: cut at --timeout, asked again
+    drip = {"status": 200, "content": "yes", "drip": 0.5}
+    with FakeOpenAIServer(Plan(queue=[drip])) as server:
+        start = time.monotonic()
+        r = run_code(server, proj, "--template", "score-per-code", "--timeout", "2", "--max-attempts", "2",
+                     "--backoff-cap", "0.1", "--concurrency", "1", limit=90)
+        elapsed = time.monotonic() - start
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"]["ok"] == SEGMENTS
+    assert elapsed < 60  # 2 s for the dripping call, not the seconds its body takes
+
+
 def test_every_attempt_dripping_ends_within_attempts_times_timeout(proj):
     drip = {"status": 200, "content": '{"codes": []}', "drip": 0.5}
     with FakeOpenAIServer(Plan(queue=[drip] * 3)) as server:
