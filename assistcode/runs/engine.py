@@ -17,14 +17,13 @@ import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..corpus import context_text, iter_segments, preceding
 from ..errors import InputError
 from ..ids import canonical_json, hash_json, sha256_text
-from ..store.db import StoreBusy, busy_timeout, store_wait, transaction
+from ..store.db import StoreBusy, busy_timeout, transaction
 from ..model import Codebook, Segment
 from ..privacy import Scrubber, check_local_only, redact_url, tracing_off_unless_asked, url_secrets
 from ..prompts import SCORING_OUTPUTS, RenderedPrompt, Template, codebook_context, get_template
@@ -32,14 +31,11 @@ from ..providers.base import CallOptions, Provider, ProviderError, Reply, Transi
 from . import store as rs
 from .pricing import Price, count_message_tokens, price_for
 from .replies import Proposal, ReplyError, Validated, parse_json, reply_schema, validate_reply
+from .pending import WRITE_WAIT, PendingWrites
 from .scoring import Scoring
 
 OWN_DEADLINE = {"openai", "local"}
 """Providers that keep --timeout as a total deadline per call themselves (see Engine._complete)."""
-WRITE_WAIT = 0.25
-"""Seconds a write waits for a busy store during a run before it is kept for later."""
-BUSY_RETRY = 1.0
-"""Seconds before writes kept for later are tried again."""
 MALFORMED_ATTEMPTS = 3
 """Malformed replies (not JSON, not the schema) asked again at most this many times in all, apart from the
 --max-attempts budget of transient errors."""
@@ -190,11 +186,8 @@ class Engine:
         self.failed = 0
         self.spent = 0.0
         self.stopped: str | None = None
-        self._pending: list[tuple[Callable[[], None], str | None]] = []
-        """Writes the busy store did not take yet, in order (each with the cache key it stores, if any)."""
-        self._unstored: dict[str, dict[str, Any]] = {}
-        """Paid replies not in the store yet, by cache key: kept in memory, or in a side file at the end."""
-        self._busy_until = 0.0
+        self.writes = PendingWrites(db)
+        """Every write of the run: kept for later, never lost, while another command holds the store."""
         self._schema: dict[str, Any] | None = None
         self._schema_json: str | None = None
         self._key_prefix: str | None = None
@@ -276,7 +269,7 @@ class Engine:
                 endpoint = redact_url(c.base_url) or "https://api.openai.com/v1"
                 options.update(base_url=c.base_url, api_key=c.api_key, timeout=c.timeout, local_only=c.local_only,
                                mode=options.get("mode") or rs.endpoint_mode(self.db, endpoint, c.model),
-                               on_mode_change=lambda e, m, mode: self._store(lambda: rs.remember_mode(self.db, e, m, mode)))
+                               on_mode_change=lambda e, m, mode: self.writes.store(lambda: rs.remember_mode(self.db, e, m, mode)))
             elif c.api_key is not None:
                 options["api_key"] = c.api_key
             if c.provider == "langchain":
@@ -319,7 +312,7 @@ class Engine:
     async def _call(self, group: Sequence[Segment], sample: int) -> _Sample:
         rendered = self.render(group)
         key = self.cache_key(rendered, sample, group)
-        hit = self._unstored.get(key) or rs.cache_get(self.db, key)
+        hit = self.writes.unstored.get(key) or rs.cache_get(self.db, key)
         if hit is not None:
             self.cache_hits += 1
             results = validate_reply(self.scrub.deep(parse_json(hit["reply"])), self.template.output, group, self.code_ids,
@@ -377,7 +370,7 @@ class Engine:
                 continue
             # a secret the text hid behind JSON escapes shows only once parsed: then the scrubbed JSON is what is kept
             text = self.scrub(reply.text) or "" if clean == parsed else json.dumps(clean, ensure_ascii=False)
-            self._store_reply(key, {"reply": text, "prompt_tokens": reply.prompt_tokens,
+            self.writes.store_reply(key, {"reply": text, "prompt_tokens": reply.prompt_tokens,
                                     "completion_tokens": reply.completion_tokens, "model": reply.model, "mode": reply.mode})
             return _Sample(results, spent_p, spent_c, attempt, text, rendered.hash)
 
@@ -391,93 +384,10 @@ class Engine:
         except asyncio.TimeoutError:
             raise TransientError(f"timed out after {self.config.timeout:g} s") from None
 
-    # -- writing to a store that may be busy --------------------------------------------------------------------------
-    def _store(self, write: Callable[[], None], key: str | None = None) -> None:
-        """Write now, or keep the write for later if another command holds the store's write lock: a run never
-        waits long on the store, and never loses what it could not write yet."""
-        self._pending.append((write, key))
-        if time.monotonic() >= self._busy_until:
-            self._flush(WRITE_WAIT)
-
-    def _store_reply(self, key: str, reply: dict[str, Any]) -> None:
-        self._unstored[key] = reply
-        self._store(lambda: rs.cache_put(self.db, key, reply["reply"], reply["prompt_tokens"], reply["completion_tokens"],
-                                         reply["model"], reply["mode"]), key)
-
-    def _flush(self, wait: float) -> bool:
-        """Write what is pending, in order, each waiting at most ``wait`` seconds for the lock. True when done."""
-        with busy_timeout(self.db, wait):
-            while self._pending:
-                write, key = self._pending[0]
-                try:
-                    write()
-                except StoreBusy:
-                    self._busy_until = time.monotonic() + BUSY_RETRY
-                    return False
-                self._pending.pop(0)
-                if key is not None:
-                    self._unstored.pop(key, None)
-        return True
-
-    def _side_folder(self) -> Path | None:
-        row = self.db.execute("PRAGMA database_list").fetchone()
-        return Path(row[2]).parent / ".assistcode" / "unstored" if row and row[2] else None
-
-    def _keep_unstored(self) -> Path | None:
-        """Paid replies the store would not take, written (atomically, synced) to a side file the next run stores."""
-        folder = self._side_folder()
-        if not self._unstored or folder is None:
-            return None
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"replies-{os.getpid()}-{time.time_ns()}.jsonl"
-        tmp = path.with_suffix(".part")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps({"key": k, **v}) + "\n" for k, v in self._unstored.items())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        self._unstored.clear()
-        return path
-
-    def _restore_unstored(self) -> int:
-        """Store the replies an earlier run kept in side files (then delete the files). Returns how many."""
-        folder = self._side_folder()
-        if folder is None or not folder.is_dir():
-            return 0
-        n = 0
-        for path in sorted(folder.glob("replies-*.jsonl")):
-            entries = []
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except FileNotFoundError:
-                continue  # another command stored it first
-            for line in text.splitlines():
-                try:
-                    e = json.loads(line)
-                    entries.append((str(e["key"]), str(e["reply"]), e["prompt_tokens"], e["completion_tokens"], e.get("model"), e.get("mode")))
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut by a crash: that reply is asked again
-            with transaction(self.db):
-                for entry in entries:
-                    rs.cache_put(self.db, *entry)
-            path.unlink(missing_ok=True)
-            n += len(entries)
-        return n
-
-    def _settle(self) -> None:
-        """At the end: store what is pending, waiting as long as the store's wait. If it stays busy, keep the paid
-        replies in a side file and stop with one line (the next run stores them and pays nothing again)."""
-        if self._pending and not self._flush(store_wait()):
-            path = self._keep_unstored()
-            kept = f"{len(self._unstored)} paid replies kept in {path}" if path else "no reply was lost"
-            raise StoreBusy(f"the project store stayed busy for {store_wait():g} s (another command holds its write lock): "
-                            f"{kept}; run the same command again when it is done: it stores them and pays nothing twice")
-
     def _abandon(self, run: rs.RunRow) -> None:
         """On the way out after an error or an interrupt: keep what could not be stored, let go of the run."""
         try:
-            if not self._flush(WRITE_WAIT):
-                self._keep_unstored()
+            self.writes.abandon()
             with busy_timeout(self.db, WRITE_WAIT):
                 rs.release_run(self.db, run.id)
         except (StoreBusy, OSError, sqlite3.Error):
@@ -537,7 +447,7 @@ class Engine:
             self.failed += 1
             f = failure or _Failed("no reply", 0)
             reason, raw = self.scrub(f.reason), self.scrub(f.raw)
-            self._store(lambda: rs.record_segment(
+            self.writes.store(lambda: rs.record_segment(
                 self.db, run, seg.id, status="failed", reason=reason, attempts=max(f.attempts, int(tokens[2])),
                 prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash, raw=raw))
             return
@@ -557,7 +467,7 @@ class Engine:
                 if recorded and candidates:
                     rs.record_candidates(self.db, run, seg.id, candidates)
 
-        self._store(write)
+        self.writes.store(write)
 
     # -- the whole run -----------------------------------------------------------------------------------------------
     def estimate(self, segments: Sequence[Segment], done: set[str]) -> dict[str, Any]:
@@ -607,7 +517,7 @@ class Engine:
             except BaseException:
                 await self.provider.aclose()
                 raise
-        self._restore_unstored()
+        self.writes.restore_unstored()
         # this process takes the run (another live command on it is refused); one whose command died is resumed
         run, resumed = rs.claim_run(self.db, fingerprint, f"{self.config.model}:{self.template.name}@{self.template.version}",
                                     self.manifest(segments))
@@ -639,7 +549,7 @@ class Engine:
         beat = asyncio.create_task(self._heartbeat(run))
         try:
             await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, max(queue.qsize(), 1)))))
-            self._settle()
+            self.writes.settle()
         except BaseException:
             self._abandon(run)
             raise

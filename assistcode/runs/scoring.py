@@ -153,7 +153,7 @@ class Scoring:
                 raise _SegmentFailed(str(exc), attempt) from None
             raw = self.to_scores(reply.probs)
             # through the engine: kept for later (never lost) if another command holds the store's write lock
-            e._store_reply(key, {"reply": json.dumps({"probs": reply.probs, "mass": reply.mass}),
+            e.writes.store_reply(key, {"reply": json.dumps({"probs": reply.probs, "mass": reply.mass}),
                                  "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
                                  "model": reply.model, "mode": "logprobs"})
             return raw, float(reply.prompt_tokens), float(reply.completion_tokens), attempt, digest
@@ -181,7 +181,7 @@ class Scoring:
         except _SegmentFailed as exc:
             e.failed += 1
             reason, tries = e.scrub(exc.reason), exc.attempts
-            e._store(lambda: rs.record_segment(e.db, run, seg.id, status="failed", reason=reason, attempts=tries))
+            e.writes.store(lambda: rs.record_segment(e.db, run, seg.id, status="failed", reason=reason, attempts=tries))
             return
         e.tokens += prompt + completion
         cost = e.price.cost(prompt, completion) if e.price else None
@@ -192,7 +192,7 @@ class Scoring:
                 rs.record_segment(e.db, run, seg.id, status="ok", attempts=max(attempts, 1), prompt_tokens=prompt,
                                   completion_tokens=completion, cost=cost, prompt_hash=digest)
 
-        e._store(write)
+        e.writes.store(write)
 
     # -- calibration -----------------------------------------------------------------------------------------------------
     def finish(self, run: rs.RunRow, segments: Sequence[Segment]) -> None:
