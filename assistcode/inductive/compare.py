@@ -70,15 +70,14 @@ def _meaning(a: CodeSet, b: CodeSet, embeddings: bool | None) -> tuple[np.ndarra
     return sims, "names"
 
 
-def _overlap(a: CodeSet, b: CodeSet) -> np.ndarray | None:
-    """Jaccard of the units each pair of codes was applied to, over the units both operands cover; None where they
-    share no unit."""
+def _overlap(a: CodeSet, b: CodeSet, ua: dict[str, set[str]], ub: dict[str, set[str]]) -> np.ndarray | None:
+    """Jaccard of the units each pair of codes was applied to (``ua``, ``ub``: their code_units()), over the units
+    both operands cover; None where they share no unit."""
     if a.units is None or b.units is None:
         return None
     shared = set(a.units) & set(b.units)
     if not shared:
         return None
-    ua, ub = a.code_units(), b.code_units()
     out = np.zeros((len(a.codes), len(b.codes)))
     for i, x in enumerate(a.codes):
         sx = ua.get(x.id, set()) & shared
@@ -102,7 +101,8 @@ def compare_codesets(reference: CodeSet, other: CodeSet, *, threshold: float | N
     a, b = reference, other
     meaning, how = _meaning(a, b, embeddings)
     limit = THRESHOLD[how] if threshold is None else threshold
-    overlap = _overlap(a, b)
+    ua, ub = a.code_units(), b.code_units()
+    overlap = _overlap(a, b, ua, ub)
     score = meaning if overlap is None else np.minimum(meaning + UNIT_BONUS * overlap, 1.0)
     method = f"exact ids/names, then {'MiniLM embeddings' if how == 'embedding' else 'name similarity'}"
     method += f" plus {UNIT_BONUS:g} x unit overlap" if overlap is not None else ""
@@ -135,7 +135,6 @@ def compare_codesets(reference: CodeSet, other: CodeSet, *, threshold: float | N
                 taken_b.add(j)
     index_a = {x.id: i for i, x in enumerate(a.codes)}
     index_b = {y.id: j for j, y in enumerate(b.codes)}
-    ua, ub = a.code_units(), b.code_units()
     shared = set(a.units or {}) & set(b.units or {})
     for m in matches:
         m.reference_name, m.other_name = a.codes[index_a[m.reference]].name, b.codes[index_b[m.other]].name

@@ -17,6 +17,7 @@ import numpy as np
 from ..candidates import Candidate, group_candidates, slug
 from .codeset import normalise_code
 
+_EMBEDDER: Any = None
 DISTANCE = 0.35
 """Default cut of the clustering: cosine distance between group members' embeddings (average linkage)."""
 
@@ -36,16 +37,19 @@ def embedder_or_none(use: bool | None = None) -> Any:
     """The MiniLM embedder where the ``similarity`` extra is installed (``use=None``: if available), else None."""
     if use is False:
         return None
-    try:
-        from ..similarity import Embedder
+    global _EMBEDDER
+    if _EMBEDDER is None:  # loaded once per process: induce and compare in one command share it
+        try:
+            from ..similarity import Embedder
 
-        emb = Embedder()
-        emb.embed(["probe"])
-        return emb
-    except Exception:  # noqa: BLE001 - any failure to load means: no embeddings
-        if use:
-            raise
-        return None
+            emb = Embedder()
+            emb.embed(["probe"])
+            _EMBEDDER = emb
+        except Exception:  # noqa: BLE001 - any failure to load means: no embeddings
+            if use:
+                raise
+            return None
+    return _EMBEDDER
 
 
 def cluster(vectors: np.ndarray, distance: float) -> np.ndarray:
