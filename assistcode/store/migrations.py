@@ -290,4 +290,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
         """,
     ),
+    (
+        "010_spans",
+        """
+        -- A coder's code on a character range of a document (code points, end exclusive), independent of segments:
+        -- a QDA tool's selection, another tool's span export, or a model's located evidence quote.
+        CREATE TABLE span_codings (
+            id INTEGER PRIMARY KEY,
+            document_id TEXT NOT NULL,
+            start INTEGER NOT NULL CHECK (start >= 0),
+            "end" INTEGER NOT NULL CHECK ("end" > start),
+            coder TEXT NOT NULL REFERENCES coders(name),
+            code TEXT NOT NULL,
+            import_id INTEGER REFERENCES imports(id),
+            run_id INTEGER REFERENCES runs(id),
+            UNIQUE (coder, document_id, code, start, "end")
+        );
+        CREATE INDEX span_codings_document ON span_codings(document_id, coder);
+        """,
+    ),
 ]
