@@ -53,9 +53,11 @@ CROSS_FITTED = "platt"
 """The labelled calibration measured as "cross-fitted" (the default with --calibrate-with)."""
 
 
-def _run(project: Any, config: RunConfig, ids: list[str], budget: float | None = None) -> tuple[str, float, int]:
+def _run(project: Any, config: RunConfig, ids: list[str], budget: float | None = None,
+         contexts: dict[str, str] | None = None) -> tuple[str, float, int]:
     """As ``code_project`` on ``ids``, stopped cleanly (the segments done so far kept and, for a scoring run,
-    calibrated) once ``budget`` seconds are spent. Returns the run's coder, its seconds and the segments it did."""
+    calibrated) once ``budget`` seconds are spent. Returns the run's coder, its seconds and the segments it did.
+    ``contexts`` (segment id -> text) stands in for the preceding turns where a data set keeps them elsewhere."""
     start = time.perf_counter()
     everything = list(iter_segments(project.db))
     wanted = set(ids)
@@ -70,6 +72,8 @@ def _run(project: Any, config: RunConfig, ids: list[str], budget: float | None =
     if config.context_turns:
         engine.contexts = {k: context_text(v) for k, v in preceding(everything, config.context_turns).items()
                            if k in wanted and v}
+        if contexts is not None:
+            engine.contexts = {k: v for k, v in contexts.items() if k in wanted and v}
     result = asyncio.run(engine.run(segments))
     return result.run.coder, time.perf_counter() - start, result.counts["ok"]
 
@@ -293,6 +297,103 @@ def convabuse_part(folder: Path, data: Path | None, sample: int, model: str, n_b
     return result
 
 
+def convabuse_contexts(project: Any, turns: int) -> dict[str, str]:
+    """ConvAbuse keeps each user turn as its own document, the conversation before it in the document's ``context``
+    metadata (``agent: ... | user: ... | agent: ...``): the ``turns`` nearest turns of it, nearest last, one paragraph
+    each, as the engine shows preceding turns (``turns=1``: the agent turn the user answers)."""
+    import json
+
+    out: dict[str, str] = {}
+    for seg_id, meta in project.db.execute("SELECT s.id, d.metadata FROM segments s JOIN documents d "
+                                           "ON d.id = s.document_id"):
+        text = (json.loads(meta) or {}).get("context") or ""
+        parts = [p.strip() for p in text.split(" | ") if p.strip()]
+        if turns and parts:
+            out[seg_id] = "\n\n".join(parts[-turns:])
+    return out
+
+
+def context_part(folder: Path, data: Path | None, sample: int, model: str, n_boot: int, turns: list[int],
+                 template: str, provider: str = "local", labels: list[str] | None = None,
+                 budget: float | None = None) -> dict[str, Any]:
+    """One ``template`` run per setting of ``turns`` on the same ConvAbuse sample, raw and cross-fitted (the latter
+    from the cache), kappa per label with intervals and the paired difference of each setting against the first."""
+    from convabuse import load_project, prepare
+
+    prepared = prepare(folder / "convabuse-src", sample=sample, source=data)
+    project = load_project(folder / "convabuse", prepared)
+    if labels:
+        restrict_labels(project, labels, folder)
+    ids = [s.id for s in project.segments()]
+    base = dict(provider=provider, model=model, concurrency=1, max_tokens=512, template=template)
+    runs: dict[str, dict[str, Any]] = {}
+    shown: dict[int, int] = {}
+    for n in turns:
+        contexts = convabuse_contexts(project, n)
+        shown[n] = sum(1 for i in ids if contexts.get(i))
+        coder, seconds, done = _run(project, RunConfig(context_turns=n, **base), ids, budget, contexts)
+        cost = {"segments_done": done, "seconds_per_segment": seconds / max(done, 1),
+                "tokens_per_segment": _evaluated_tokens(project, coder) / max(done, 1)}
+        runs[f"context {n} raw"] = {"coder": coder, "turns": n, **cost}
+        coder, _, _ = _run(project, RunConfig(context_turns=n, calibration=CROSS_FITTED, calibrate_with="consensus",
+                                              **base), ids, None, contexts)
+        runs[f"context {n} cross-fitted"] = {"coder": coder, "turns": n, **cost,
+                                             "cost_note": "the raw run's calls, from the cache"}
+    codebook = project.codebook()
+    everyone = from_store(project.db, None, codebook)
+    data_ = everyone.with_consensus("consensus", coders=list(everyone.humans))
+    data_ = data_.subset(["consensus", *[r["coder"] for r in runs.values()]])
+    keep = np.isin(np.array(data_.units), np.array(ids))
+    for r in runs.values():
+        keep &= np.array([x is not None for x in data_.row(r["coder"])])
+    data_ = data_.restrict(keep & np.array([x is not None for x in data_.row("consensus")]))
+    clusters = np.array(data_.clusters)
+    opts = EvalOptions(n_boot=n_boot, seed=0)
+    codes = labels or list(data_.codes)
+    methods_out: dict[str, Any] = {}
+    for name, r in runs.items():
+        entry: dict[str, Any] = {"turns": r["turns"], "units": len(data_.units),
+                                 "kappa_per_code": {c: _est("cohen_kappa", data_.binary(c, [r["coder"], "consensus"]),
+                                                            opts, clusters) for c in codes},
+                                 "seconds_per_segment": r["seconds_per_segment"],
+                                 "tokens_per_segment": r["tokens_per_segment"], "segments_done": r["segments_done"]}
+        first = runs[name.replace(f"context {r['turns']}", f"context {turns[0]}")]
+        if r["turns"] != turns[0]:
+            entry[f"minus_context_{turns[0]}"] = {
+                f"kappa {c}": _paired(estimator_for("cohen_kappa", data_.binary(c, [r["coder"], "consensus"])),
+                                      estimator_for("cohen_kappa", data_.binary(c, [first["coder"], "consensus"])),
+                                      n_boot, clusters) for c in codes}
+        methods_out[name] = entry
+    result = {"reference": "the annotators' majority", "items": prepared.n_items, "seed": 2021, "template": template,
+              "labels": labels or "all", "stratified": "half the annotators' majority abusive, half not",
+              "context": "the preceding turns of the conversation, from the item's context column (nearest last; "
+                         "1: the agent turn the user answers)",
+              "units_with_context_shown": {str(n): shown[n] for n in turns},
+              "units": len(data_.units), "documents": len(set(data_.clusters)), "methods": methods_out}
+    project.close()
+    return result
+
+
+def seed_context_note() -> dict[str, Any]:
+    """Why the seed is not re-run with context: how many of its quotes have a turn before them (none)."""
+    from assistcode import gold_standards
+    from assistcode.project import Project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Project.init(Path(tmp) / "seed")
+        gold_standards.load_into(project, "leadership-quality-safety")
+        segs = list(iter_segments(project.db))
+        before = preceding(segs, 1)
+        n = sum(1 for s in segs if before.get(s.id))
+        interviewer = sum(1 for s in segs if s.role == "interviewer")
+        project.close()
+    return {"segments": len(segs), "with_a_preceding_turn": n, "interviewer_turns": interviewer,
+            "note": "not re-run with context: the seed has no interviewer turns and no roles (so the default is "
+                    f"--context-turns 0); the {n} quotes with a turn before them follow another quote from the same "
+                    "participant's passage, not a question, so there is no question an answer responds to"
+            if interviewer == 0 else "the seed has interviewer turns: measure it"}
+
+
 def _ci(e: dict[str, Any] | None) -> str:
     if not e or e.get("value") is None:
         return "n/a"
@@ -339,6 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deductive-budget", type=float, help="seconds the deductive run may take before it stops cleanly")
     p.add_argument("--labels", help="ConvAbuse: measure these labels alone (comma-separated ids; the codebook and the "
                    "reference are restricted to them), e.g. when the machine cannot afford a question per label")
+    p.add_argument("--context-turns", type=int, nargs="+", metavar="N",
+                   help="measure context alone: one --template run per N preceding turns shown (e.g. 0 1) on the "
+                        "same ConvAbuse sample, kappa per label and the paired difference against the first N")
+    p.add_argument("--template", default="score-per-code", help="with --context-turns: the template measured")
     p.add_argument("--json", type=Path)
     p.add_argument("--table", type=Path, nargs="+", help="print the README table of these results files and stop")
     args = p.parse_args(argv)
@@ -349,6 +454,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     budgets = {"score_budget": args.score_budget, "deductive_budget": args.deductive_budget}
     warnings.simplefilter("ignore", AgreementWarning)
+    if args.context_turns:
+        if any(n < 0 for n in args.context_turns):
+            p.error("--context-turns: 0 or more")
+        labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+        out = {"provider": args.provider, "model": args.model, "budget_s": args.score_budget, "n_boot": args.n_boot,
+               "cross_fitted": f"{CROSS_FITTED}, cross-fitted by document (5 folds)", "seed": seed_context_note()}
+        with tempfile.TemporaryDirectory() as tmp:
+            out["convabuse"] = context_part(Path(tmp), args.data, args.sample, args.model, args.n_boot,
+                                            args.context_turns, args.template, args.provider, labels, args.score_budget)
+        emit(out, args.json)
+        return 0
     out: dict[str, Any] = {"provider": args.provider, "model": args.model, "budgets_s": budgets, "cross_fitted": f"{CROSS_FITTED}, cross-fitted by document (5 folds)",
                            "n_boot": args.n_boot}
     with tempfile.TemporaryDirectory() as tmp:
