@@ -53,7 +53,14 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
                               "default: the catalogue's default).")
 @click.option("--template", default=None, help="Prompt template name or YAML file (default: deductive; with --provider "
               "local, the best offline method measured in eval/bench: see README, Which method when).")
-@click.option("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, else OpenAI).")
+@click.option("--base-url", "base_urls", multiple=True, metavar="URL",
+              help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, else OpenAI). Repeat it for several servers "
+                   "of the same model: calls go to the least loaded, a failing one is rested; the first names the run.")
+@click.option("--executor", type=click.Choice(["process", "ray"]), default="process", show_default=True,
+              help="process: calls made from this process; ray: by a Ray cluster's workers (pip install "
+                   "'assistcode[ray]'), this process still the only one writing the store.")
+@click.option("--ray-address", help="--executor ray: the cluster (host:port or ray://host:port); default: start a "
+                                    "local one.")
 @click.option("--api-key-env", default=None, help="Environment variable holding the API key (default: OPENAI_API_KEY).")
 @click.option("--chat-model", help="langchain: MODULE:CLASS of the chat model, e.g. langchain_openai:ChatOpenAI.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Calls in flight at once.")
@@ -95,7 +102,8 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
               help="Leave this speaker's turns uncoded (repeatable, case-insensitive).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
 @project_option
-def code_cmd(provider: str, model: str, template: str | None, base_url: str | None, api_key_env: str | None,
+def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[str, ...], executor: str,
+             ray_address: str | None, api_key_env: str | None,
              chat_model: str | None, concurrency: int, samples: int, batch_size: int, temperature: float,
              max_tokens: int, seed: int | None, timeout: float, max_attempts: int, backoff_cap: float, max_cost: float | None,
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
@@ -107,6 +115,11 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
     Exit status: 0 every segment coded, 2 bad input, 3 some segments failed, 4 every segment failed (or nothing
     could be sent), 1 the store or the run is busy (another command holds it)."""
     provider = canonical_provider(provider)  # a misspelt provider is named before anything else is checked
+    base_url = base_urls[0] if base_urls else None
+    if len(base_urls) > 1 and provider != "openai":
+        raise click.UsageError("--base-url is repeatable with --provider openai only")
+    if ray_address and executor != "ray":
+        raise click.UsageError("--ray-address goes with --executor ray")
     if provider == "trained":
         _code_trained(project_dir, train_with, features_run, codebook_file, calibration)
         return
@@ -143,7 +156,8 @@ def code_cmd(provider: str, model: str, template: str | None, base_url: str | No
                        max_cost=max_cost, price=price, context_window=context_window, local_only=local_only,
                        provider_options=options, calibration=calibration, calibrate_with=calibrate_with,
                        context_turns=context_turns, skip_roles=tuple(skip_roles) if skip_roles else None,
-                       skip_speakers=tuple(skip_speakers))
+                       skip_speakers=tuple(skip_speakers), replicas=tuple(base_urls[1:]), executor=executor,
+                       ray_address=ray_address)
     if local_only and provider == "openai" and not base_url:
         config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
     config.validate()  # one line naming the option, before the project is opened

@@ -22,6 +22,8 @@ class Reply:
     """How structured output was asked for (json_schema, json_object, tools, prompt)."""
     truncated: bool = False
     """The reply stopped at ``max_tokens`` (finish reason "length")."""
+    endpoint: str | None = None
+    """Which of several endpoints answered (``--base-url`` given more than once; redacted), else None."""
 
 
 class ProviderError(AssistcodeError):

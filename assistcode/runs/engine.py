@@ -80,6 +80,13 @@ class RunConfig:
     """Scoring templates: none | contextual | threshold | platt | isotonic (default: see runs/scoring.py)."""
     calibrate_with: str | None = None
     """Scoring templates: the labels (a coder, consensus, reviewed) that calibrate per-code thresholds, cross-fitted."""
+    replicas: tuple[str, ...] = ()
+    """More endpoints serving the model of ``base_url`` (``--base-url`` repeated): calls spread by load. Not part of
+    the run's identity: a run resumes on more or fewer of them."""
+    executor: str = "process"
+    """Where calls are made: ``process`` (this one) or ``ray`` (a Ray cluster's workers; see runs/ray_executor.py)."""
+    ray_address: str | None = None
+    """The Ray cluster (``--ray-address``); None starts a local one."""
 
     def params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
@@ -156,6 +163,7 @@ class _Sample:
     attempts: int
     raw: str
     prompt_hash: str
+    endpoint: str | None = None
 
 
 def corpus_fingerprint(segments: Sequence[Segment]) -> str:
@@ -171,6 +179,8 @@ class Engine:
                  progress: Callable[[dict[str, Any]], None] | None = None) -> None:
         config.validate()
         check_local_only(config.base_url, config.local_only)
+        for url in config.replicas:
+            check_local_only(url, config.local_only)
         if config.local_only and config.provider == "langchain":
             check_local_only(str(config.provider_options.get("base_url") or "https://remote.invalid"), True)
         tracing_off_unless_asked()
@@ -200,7 +210,7 @@ class Engine:
             raise InputError(f"template {self.template.name!r} generates its codes: --calibration and --calibrate-with "
                              "apply to scoring templates (score-per-code, score-choice)", field="--calibration")
         self.scrub = Scrubber([config.api_key, os.environ.get("OPENAI_API_KEY"), os.environ.get("ASSISTCODE_API_KEY"),
-                               *url_secrets(config.base_url),
+                               *url_secrets(config.base_url), *(s for u in config.replicas for s in url_secrets(u)),
                                *(str(v) for k, v in config.provider_options.items() if "key" in k.lower() or "token" in k.lower())])
 
     def _corpus(self, segments: Sequence[Segment]) -> str:
@@ -274,7 +284,17 @@ class Engine:
                 options["api_key"] = c.api_key
             if c.provider == "langchain":
                 options["local_only"] = c.local_only
-            self._provider = get_provider(c.provider, c.model, **options)
+            if c.executor == "ray":  # the calls are made by a Ray cluster's workers; this process writes the store
+                from .ray_executor import RayProvider
+
+                self._provider = RayProvider(c, options)
+            elif c.provider == "openai" and c.replicas:
+                from ..providers.endpoints import EndpointPool
+
+                options.pop("base_url", None)
+                self._provider = EndpointPool([c.base_url or "", *c.replicas], c.model, **options)
+            else:
+                self._provider = get_provider(c.provider, c.model, **options)
         return self._provider
 
     def manifest(self, segments: Sequence[Segment], run: rs.RunRow | None = None) -> dict[str, Any]:
@@ -372,7 +392,7 @@ class Engine:
             text = self.scrub(reply.text) or "" if clean == parsed else json.dumps(clean, ensure_ascii=False)
             self.writes.store_reply(key, {"reply": text, "prompt_tokens": reply.prompt_tokens,
                                     "completion_tokens": reply.completion_tokens, "model": reply.model, "mode": reply.mode})
-            return _Sample(results, spent_p, spent_c, attempt, text, rendered.hash)
+            return _Sample(results, spent_p, spent_c, attempt, text, rendered.hash, reply.endpoint)
 
     async def _complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
         """One call, within a total deadline of --timeout: the ``openai`` provider keeps it per request itself,
@@ -463,7 +483,8 @@ class Engine:
                     self.db, run, seg.id, status="ok", proposals=proposals, attempts=max(int(tokens[2]), 1),
                     prompt_tokens=tokens[0], completion_tokens=tokens[1], cost=cost, prompt_hash=prompt_hash,
                     unknown_codes=unknown, quotes_not_found=not_found,
-                    self_consistency=consistency if self.config.samples > 1 else None, raw=raw)
+                    self_consistency=consistency if self.config.samples > 1 else None, raw=raw,
+                    endpoint=samples[0][1].endpoint)
                 if recorded and candidates:
                     rs.record_candidates(self.db, run, seg.id, candidates)
 

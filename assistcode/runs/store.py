@@ -198,7 +198,7 @@ def record_segment(db: sqlite3.Connection, run: RunRow, segment_id: str, *, stat
                    proposals: Iterable[Proposal] = (), attempts: int = 1, prompt_tokens: float = 0,
                    completion_tokens: float = 0, cost: float | None = None, prompt_hash: str | None = None,
                    unknown_codes: list[str] | None = None, quotes_not_found: int = 0,
-                   self_consistency: float | None = None, raw: str | None = None) -> bool:
+                   self_consistency: float | None = None, raw: str | None = None, endpoint: str | None = None) -> bool:
     """One segment's outcome, its proposals and the fact that the run saw it, in one transaction. A segment that
     failed is not "seen": agreement leaves it out instead of reading it as "no code". A new outcome replaces a
     failure (a retry); a segment already coded keeps its first outcome, so nothing is ever recorded twice.
@@ -211,10 +211,10 @@ def record_segment(db: sqlite3.Connection, run: RunRow, segment_id: str, *, stat
             db.execute("DELETE FROM run_segments WHERE run_id = ? AND segment_id = ?", (run.id, segment_id))
         db.execute(
             "INSERT INTO run_segments (run_id, segment_id, status, reason, attempts, prompt_tokens, completion_tokens, cost, "
-            "prompt_hash, unknown_codes, quotes_not_found, self_consistency, raw, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "prompt_hash, unknown_codes, quotes_not_found, self_consistency, raw, created_at, endpoint) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run.id, segment_id, status, reason, attempts, prompt_tokens, completion_tokens, cost, prompt_hash,
-             json.dumps(unknown_codes) if unknown_codes else None, quotes_not_found, self_consistency, raw, now()))
+             json.dumps(unknown_codes) if unknown_codes else None, quotes_not_found, self_consistency, raw, now(), endpoint))
         if status != "ok":
             return True
         db.execute("INSERT INTO seen (segment_id, coder) VALUES (?, ?)", (segment_id, run.coder))

@@ -309,4 +309,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX span_codings_document ON span_codings(document_id, coder);
         """,
     ),
+    (
+        "012_call_endpoint",
+        """
+        -- Which endpoint answered the call a segment's outcome rests on (several --base-url): NULL for one endpoint.
+        ALTER TABLE run_segments ADD COLUMN endpoint TEXT;
+        """,
+    ),
 ]
