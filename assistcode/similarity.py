@@ -211,3 +211,24 @@ def _labels(db: Any, source: str, codebook: Codebook, segments: Sequence[Segment
         raise InputError("no settled review decisions to calibrate with", field="--calibrate-with",
                          hint="review some items first (`assistcode review`)")
     return label_matrix(db, source, codebook, [s.id for s in segments], option="--calibrate-with")
+
+
+class SimilarityProvider:
+    """``--provider similarity``: every segment scored at once by cosine similarity to each code's text (no model
+    call), calibrated on ``config.calibrate_with`` where given. Registered in :mod:`assistcode.providers.base`."""
+
+    name = "similarity"
+    whole_run = True
+
+    @classmethod
+    def run(cls, project: Any, config: Any, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
+        """Score the project as ``config`` (a :class:`assistcode.runs.engine.RunConfig`) says."""
+        return run_similarity(project, calibrate_with=config.calibrate_with, calibration=config.calibration,
+                              codebook=codebook)
+
+    @classmethod
+    def summary(cls, result: RunResult, config: Any) -> str:
+        state = "already finished" if result.already_finished else f"scored in {result.seconds:.1f} s"
+        return (f"{result.run.coder}: {result.counts['ok']} segments, {state}"
+                + ("" if config.calibrate_with else " (no gold to calibrate on: one default threshold; pass "
+                   "--calibrate-with CODER)"))

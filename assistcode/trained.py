@@ -25,6 +25,7 @@ from .ids import hash_json
 from .model import Codebook, Segment
 from .runs import store as rs
 from .runs.engine import RunResult, corpus_fingerprint
+from .review.decisions import REVIEWED
 
 HEAD = "logreg"
 MIN_CLASS = 3
@@ -187,7 +188,7 @@ def label_matrix(db: Any, source: str, codebook: Codebook, segment_ids: Sequence
             raise InputError(f"`consensus` needs two or more human coders; this project has {len(data.humans)}",
                              field=option)
         data = data.with_consensus().subset(["consensus"])
-    elif source == "reviewed" and source not in known:
+    elif source == REVIEWED and source not in known:
         raise InputError("no settled review decisions to learn from yet", field=option,
                          hint="review some items first (`assistcode review`), or train on a coder")
     else:
@@ -298,3 +299,30 @@ def run_trained(project: Any, *, train_with: str, features: str | None = None, m
     final = rs.get_run(project.db, run.id).manifest
     rs.update_run(project.db, run.id, "finished", {**final, "counts": {**counts, "segments": len(segments)}}, True)
     return RunResult(rs.get_run(project.db, run.id), calls=0, seconds=time.perf_counter() - start, counts=counts), notes
+
+
+class TrainedProvider:
+    """``--provider trained``: per-code classifiers trained on ``config.train_with``'s labels score every segment at
+    once (cross-fitted where labelled). Registered in :mod:`assistcode.providers.base`."""
+
+    name = "trained"
+    whole_run = True
+
+    @classmethod
+    def settle(cls, config: Any) -> None:
+        """It learns from labels: refuse a run configuration that names none, before the project is opened."""
+        if not config.train_with:
+            raise InputError("the trained provider learns from labels: pass --train-with CODER, consensus or reviewed",
+                             field="--train-with")
+        config.base_url = None
+
+    @classmethod
+    def run(cls, project: Any, config: Any, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
+        """Train and score as ``config`` (a :class:`assistcode.runs.engine.RunConfig`) says."""
+        return run_trained(project, train_with=config.train_with, features=config.features, codebook=codebook,
+                           **({"method": config.calibration} if config.calibration else {}))
+
+    @classmethod
+    def summary(cls, result: RunResult, config: Any) -> str:
+        state = "already finished" if result.already_finished else f"trained and scored in {result.seconds:.1f} s"
+        return f"{result.run.coder}: {result.counts['ok']} segments, {state} (labels: {config.train_with})"

@@ -11,7 +11,7 @@ import click
 
 from ..codebook import load_codebook
 from ..corpus import iter_segments
-from ..providers.base import canonical as canonical_provider
+from ..providers.base import canonical as canonical_provider, factory_of, is_whole_run, settle, trait
 from ..prompts import codebook_context, get_template, list_templates
 from ..runs import store as rs
 from ..runs.engine import RunConfig, code_project
@@ -47,8 +47,8 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
 
 @cli.command("code")
 @click.option("--provider", default="local", show_default=True,
-              help="local (offline, in-process) | openai (needs --base-url or an API key) | similarity | langchain | "
-                   "mock | a plugin; case-insensitive. Nothing leaves the machine unless you name a remote endpoint.")
+              help="local (offline, in-process) | openai (needs --base-url or an API key) | similarity | trained | "
+                   "langchain | mock | a plugin; case-insensitive. Nothing leaves the machine unless you name a remote endpoint.")
 @click.option("--model", help="Model name as the endpoint knows it (local: a catalogued model or a .gguf path; "
                               "default: the catalogue's default).")
 @click.option("--template", default=None, help="Prompt template name or YAML file (default: deductive; with --provider "
@@ -120,46 +120,24 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
         raise click.UsageError("--base-url is repeatable with --provider openai only")
     if ray_address and executor != "ray":
         raise click.UsageError("--ray-address goes with --executor ray")
-    if provider == "trained":
-        _code_trained(project_dir, train_with, features_run, codebook_file, calibration)
-        return
-    if provider == "similarity":
-        from ..similarity import run_similarity
-
-        with open_project(project_dir) as project:
-            codebook = load_codebook(codebook_file) if codebook_file else None
-            result, notes = run_similarity(project, calibrate_with=calibrate_with, calibration=calibration,
-                                           codebook=codebook)
-        for note in notes:
-            click.echo(f"note: {note}", err=True)
-        c = result.counts
-        state = "already finished" if result.already_finished else f"scored in {result.seconds:.1f} s"
-        click.echo(f"{result.run.coder}: {c['ok']} segments, {state}"
-                   + ("" if calibrate_with else " (no gold to calibrate on: one default threshold; pass --calibrate-with CODER)"))
-        return
-    if model is None:
-        if provider != "local":
-            raise click.UsageError("--model is required (the name the endpoint knows the model by)")
-        from ..localmodels import DEFAULT_MODEL
-
-        model = DEFAULT_MODEL
     api_key = os.environ.get(api_key_env) if api_key_env else None
-    options: dict[str, Any] = {}
-    if chat_model:
-        options["chat_model"] = chat_model
-        if base_url:
-            options["base_url"] = base_url
-    config = RunConfig(provider=provider, model=model, template=template or "deductive", base_url=base_url if provider == "openai" else None,
+    config = RunConfig(provider=provider, model=model or trait(provider, "default_model") or "",
+                       template=template or "deductive", base_url=base_url,
                        api_key=api_key, timeout=timeout, temperature=temperature, max_tokens=max_tokens, seed=seed,
                        concurrency=concurrency, samples=samples, batch_size=batch_size, max_attempts=max_attempts,
                        backoff_cap=backoff_cap,
                        max_cost=max_cost, price=price, context_window=context_window, local_only=local_only,
-                       provider_options=options, calibration=calibration, calibrate_with=calibrate_with,
+                       provider_options={"chat_model": chat_model} if chat_model else {}, calibration=calibration,
+                       calibrate_with=calibrate_with, train_with=train_with, features=features_run,
                        context_turns=context_turns, skip_roles=tuple(skip_roles) if skip_roles else None,
                        skip_speakers=tuple(skip_speakers), replicas=tuple(base_urls[1:]), executor=executor,
                        ray_address=ray_address)
-    if local_only and provider == "openai" and not base_url:
-        config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    settle(config)  # each provider settles its own part (its endpoint, its labels) before the project is opened
+    if is_whole_run(provider):  # similarity, trained: every segment scored at once, no model to call
+        _code_whole_run(config, codebook_file, project_dir)
+        return
+    if not config.model:
+        raise click.UsageError("--model is required (the name the endpoint knows the model by)")
     config.validate()  # one line naming the option, before the project is opened
     if n_examples < 1:
         from ..errors import InputError
@@ -167,7 +145,7 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
         raise InputError(f"must be a whole number of 1 or more, not {n_examples!r}", field="--n-examples")
     with open_project(project_dir) as project:
         codebook = load_codebook(codebook_file) if codebook_file else None
-        if template is None and provider == "local":  # the best offline method measured (README: Which method when)
+        if template is None and trait(provider, "in_process", False):  # the best offline method measured (README: Which method when)
             from ..runs.scoring import best_local_template
 
             config.template = best_local_template(codebook or project.codebook())
@@ -225,22 +203,15 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
     _exit_if_all_failed(result)
 
 
-def _code_trained(project_dir: Path, train_with: str | None, features_run: str | None,
-                  codebook_file: Path | None, calibration: str | None) -> None:
-    from ..errors import InputError
-    from ..trained import run_trained
-
-    if not train_with:
-        raise InputError("the trained provider learns from labels: pass --train-with CODER, consensus or reviewed",
-                         field="--train-with")
+def _code_whole_run(config: RunConfig, codebook_file: Path | None, project_dir: Path) -> None:
+    """A provider that scores every segment at once (``similarity``, ``trained``): its own run and summary line."""
+    runner = factory_of(config.provider)
     with open_project(project_dir) as project:
         codebook = load_codebook(codebook_file) if codebook_file else None
-        result, notes = run_trained(project, train_with=train_with, features=features_run, codebook=codebook,
-                                    **({"method": calibration} if calibration else {}))
+        result, notes = runner.run(project, config, codebook)
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    state = "already finished" if result.already_finished else f"trained and scored in {result.seconds:.1f} s"
-    click.echo(f"{result.run.coder}: {result.counts['ok']} segments, {state} (labels: {train_with})")
+    click.echo(runner.summary(result, config))
 
 
 def _exit_if_all_failed(result: Any) -> None:

@@ -64,20 +64,38 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class RunSettings(Protocol):
+    """What a provider reads of a run's configuration (:class:`assistcode.runs.engine.RunConfig`)."""
+
+    provider: str
+    model: str
+    base_url: str | None
+    api_key: str | None
+    timeout: float
+    local_only: bool
+    provider_options: dict[str, Any]
+
+
+class ModeMemory(Protocol):
+    """The one memory of each endpoint's structured-output mode (kept by the project store: table endpoint_modes)."""
+
+    def get(self, endpoint: str, model: str) -> str | None: ...
+
+    def remember(self, endpoint: str, model: str, mode: str) -> None: ...
+
+
 Factory = Callable[..., Provider]
 _REGISTRY: dict[str, Factory | str] = {
-    # name -> factory, or "module:attribute" resolved on first use so no SDK is imported up front
+    # name -> factory, or "module:attribute" resolved on first use so no SDK is imported up front. A factory may
+    # carry hooks, read by the functions below: settle(config), check(config), options_from(config, modes),
+    # default_model, own_deadline, in_process; a whole-run provider (whole_run = True) has run() and summary().
     "mock": "assistcode.providers.mock:MockProvider",
     "openai": "assistcode.providers.openai_compat:OpenAIProvider",
     "langchain": "assistcode.providers.langchain_chat:LangChainProvider",
     "local": "assistcode.providers.local:LocalProvider",
-}
-
-
-WHOLE_RUN: dict[str, str] = {
-    # providers that score a whole run at once (no per-call model): name -> "module:function"
-    "similarity": "assistcode.similarity:run_similarity",
-    "trained": "assistcode.trained:run_trained",
+    # whole-run providers: they score every segment at once (no per-call model)
+    "similarity": "assistcode.similarity:SimilarityProvider",
+    "trained": "assistcode.trained:TrainedProvider",
 }
 
 
@@ -86,20 +104,22 @@ def register(name: str, factory: Factory | str) -> None:
     _REGISTRY[name] = factory
 
 
-def register_whole_run(name: str, runner: str) -> None:
-    """Add a provider that scores a whole run at once (``module:function``), such as ``similarity``."""
-    WHOLE_RUN[name] = runner
+_PLUGINS_LOADED: list[bool] = []
 
 
 def _load_plugins() -> None:
+    """Add the plugins' providers (entry point group ``assistcode.providers``), once per process."""
+    if _PLUGINS_LOADED:
+        return
     for ep in entry_points(group="assistcode.providers"):
         _REGISTRY.setdefault(ep.name, ep.value)
+    _PLUGINS_LOADED.append(True)
 
 
 def available() -> list[str]:
     """Every registered provider's name, per-call and whole-run alike."""
     _load_plugins()
-    return sorted({*_REGISTRY, *WHOLE_RUN})
+    return sorted(_REGISTRY)
 
 
 def canonical(name: str) -> str:
@@ -124,18 +144,67 @@ def resolve(path: str) -> Any:
     return obj
 
 
+def factory_of(name: str) -> Any:
+    """The registered factory (usually the provider's class) called ``name``, imported on first use; ``None`` for
+    a name not registered (a provider instance handed to the engine directly)."""
+    _load_plugins()
+    factory = _REGISTRY.get(name)
+    return resolve(factory) if isinstance(factory, str) else factory
+
+
+def trait(name: str, attr: str, default: Any = None) -> Any:
+    """A provider's declared trait (``default_model``, ``own_deadline``, ``in_process``, ``whole_run``...)."""
+    return getattr(factory_of(name), attr, default)
+
+
+def is_whole_run(name: str) -> bool:
+    """Whether ``name`` scores a whole run at once (``similarity``, ``trained``) rather than one call at a time."""
+    return bool(trait(name, "whole_run", False))
+
+
+def settle(config: RunSettings) -> None:
+    """Let the provider settle its part of ``config`` (its endpoint, its options); a provider without a ``settle``
+    hook takes no endpoint, so ``--base-url`` is not its and is dropped."""
+    hook = trait(config.provider, "settle")
+    if hook is not None:
+        hook(config)
+    else:
+        config.base_url = None
+
+
+def check(config: RunSettings) -> None:
+    """The provider's own refusals of ``config`` (an endpoint off this machine under --local-only), if it has any."""
+    hook = trait(config.provider, "check")
+    if hook is not None:
+        hook(config)
+
+
+def options_from(config: RunSettings, modes: ModeMemory | None = None) -> dict[str, Any]:
+    """The keyword options the provider of ``config`` is built with: its ``options_from`` hook, else the run's
+    provider options and the API key (when given)."""
+    hook = trait(config.provider, "options_from")
+    if hook is not None:
+        return hook(config, modes)
+    options = dict(config.provider_options)
+    if config.api_key is not None:
+        options["api_key"] = config.api_key
+    return options
+
+
 def get_provider(name: str, model: str, **options: Any) -> Provider:
     """A provider instance by registry name."""
-    _load_plugins()
-    if name in WHOLE_RUN and name not in _REGISTRY:
+    factory = factory_of(name)
+    if factory is None:
+        raise InputError(f"unknown provider {name!r}", field="--provider", hint="available: " + ", ".join(available()))
+    if getattr(factory, "whole_run", False):
         raise InputError(f"provider {name!r} scores a whole run, not one call", field="--provider",
                          hint=f"assistcode code --provider {name}")
-    if name not in _REGISTRY:
-        raise InputError(f"unknown provider {name!r}", field="--provider", hint="available: " + ", ".join(available()))
-    factory = _REGISTRY[name]
-    if isinstance(factory, str):
-        factory = resolve(factory)
     return factory(model=model, **options)
+
+
+def build(config: RunSettings, modes: ModeMemory | None = None) -> Provider:
+    """The provider ``config`` names, built with the options it takes from ``config``."""
+    return get_provider(config.provider, config.model, **options_from(config, modes))
 
 
 def require(module: str, extra: str) -> Any:

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from ..errors import InputError
-from ..privacy import redact_url, tracing_off_unless_asked
-from .base import CallOptions, ProviderError, Reply, TransientError, require, resolve
+from ..privacy import check_local_only, redact_url, tracing_off_unless_asked
+from .base import CallOptions, ModeMemory, ProviderError, Reply, RunSettings, TransientError, require, resolve
 from .http_guard import GuardError
 from .logprobs import NoLogprobsError, ScoreReply, from_top_logprobs
 
@@ -16,6 +16,26 @@ TOP_LOGPROBS = 20
 
 class LangChainProvider:
     name = "langchain"
+
+    @classmethod
+    def settle(cls, config: RunSettings) -> None:
+        """Its endpoint is an option of the chat model: ``--base-url`` goes there."""
+        if config.base_url:
+            config.provider_options.setdefault("base_url", config.base_url)
+        config.base_url = None
+
+    @classmethod
+    def check(cls, config: RunSettings) -> None:
+        """Under --local-only, a chat model named without an endpoint would reach its vendor's: refused."""
+        if config.local_only:
+            check_local_only(str(config.provider_options.get("base_url") or "https://remote.invalid"), True)
+
+    @classmethod
+    def options_from(cls, config: RunSettings, modes: ModeMemory | None = None) -> dict[str, Any]:
+        options = dict(config.provider_options)
+        if config.api_key is not None:
+            options["api_key"] = config.api_key
+        return {**options, "local_only": config.local_only}
 
     def __init__(self, model: str, chat_model: str | None = None, json_mode: bool = True, **options: Any) -> None:
         tracing_off_unless_asked()
@@ -27,7 +47,7 @@ class LangChainProvider:
         self.model = model
         self.chat_model = chat_model
         local_only = bool(options.pop("local_only", False))
-        self.options = {k: v for k, v in options.items() if v is not None and k not in ("on_mode_change", "mode")}
+        self.options = {k: v for k, v in options.items() if v is not None and k not in ("modes", "mode")}
         kwargs = dict(self.options)
         if "http_async_client" in getattr(cls, "model_fields", {}) and "http_async_client" not in kwargs:
             # an OpenAI-based chat model: the same redirect policy and reply cap as the openai provider

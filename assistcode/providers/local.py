@@ -77,6 +77,12 @@ def load(path: Path, n_ctx: int, n_threads: int | None) -> Any:
 
 class LocalProvider:
     name = "local"
+    default_model = DEFAULT_MODEL
+    """Used when --model is not given."""
+    own_deadline = True
+    """Runs in this process, with no network to wait on: no deadline is put around its calls."""
+    in_process = True
+    """Offline: without --template a run uses the best offline method measured (README: Which method when)."""
 
     def __init__(self, model: str | None = None, n_ctx: int = 8192, n_threads: int | None = None,
                  reuse_prefix: bool = True, **_: Any) -> None:

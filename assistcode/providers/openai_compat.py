@@ -4,18 +4,18 @@ Structured output is asked for in the best way the server supports: JSON schema,
 which llama.cpp's server honours), then a forced tool call, then the prompt alone. A refusal is recognised by the
 error's body (it names ``response_format``, ``json_schema``, ``tools`` or says "not supported"), not by the status
 alone, since some servers answer an unsupported ``response_format`` with HTTP 500; other 5xx are retried. The
-mode that worked is remembered per endpoint and model.
+mode that worked is remembered per endpoint and model, in the one memory the run hands over (the project store's).
 """
 from __future__ import annotations
 
 import asyncio
 import os
 import re
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import InputError
 from ..privacy import redact_url
-from .base import CallOptions, ProviderError, Reply, TransientError, require
+from .base import CallOptions, ModeMemory, ProviderError, Reply, RunSettings, TransientError, require
 from .http_guard import GuardError, guarded_client
 from .logprobs import NoLogprobsError, ScoreReply, from_top_logprobs
 
@@ -25,7 +25,7 @@ TOP_LOGPROBS = 20
 MODES = ("json_schema", "json_object", "tools", "prompt")
 _REFUSAL = re.compile(r"response_format|json_schema|json_object|schema|tool|not supported|unsupported|unknown (field|parameter)|"
                       r"unrecognized|extra inputs", re.IGNORECASE)
-_MODE_MEMORY: dict[tuple[str, str], str] = {}
+PUBLIC_ENDPOINT = "https://api.openai.com/v1"
 
 
 def _error_text(exc: Exception) -> str:
@@ -35,10 +35,23 @@ def _error_text(exc: Exception) -> str:
 
 class OpenAIProvider:
     name = "openai"
+    own_deadline = True
+    """Keeps --timeout as a total deadline per request itself."""
+
+    @classmethod
+    def settle(cls, config: RunSettings) -> None:
+        """Its endpoint is ``--base-url``; under --local-only with none named, the one a call would reach
+        (OPENAI_BASE_URL, else OpenAI's public endpoint), so that the loopback check refuses it up front."""
+        if config.local_only and not config.base_url:
+            config.base_url = os.environ.get("OPENAI_BASE_URL") or PUBLIC_ENDPOINT
+
+    @classmethod
+    def options_from(cls, config: RunSettings, modes: ModeMemory | None = None) -> dict[str, Any]:
+        return {**config.provider_options, "base_url": config.base_url, "api_key": config.api_key,
+                "timeout": config.timeout, "local_only": config.local_only, "modes": modes}
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout: float = 60.0,
-                 mode: str | None = None, on_mode_change: Callable[[str, str, str], None] | None = None,
-                 local_only: bool = False, **_: Any) -> None:
+                 mode: str | None = None, modes: ModeMemory | None = None, local_only: bool = False, **_: Any) -> None:
         openai = require("openai", "openai")
         self.model = model
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
@@ -55,11 +68,11 @@ class OpenAIProvider:
                                           http_client=guarded_client(local_only=local_only, timeout=timeout))
         self._openai = openai
         self.timeout = timeout
-        self.endpoint = (redact_url(self.base_url) or "https://api.openai.com/v1", model)
+        self.endpoint = (redact_url(self.base_url) or PUBLIC_ENDPOINT, model)
         if mode is not None and mode not in MODES:
             raise ProviderError(f"unknown structured-output mode {mode!r}; one of {', '.join(MODES)}")
-        self.mode = mode or _MODE_MEMORY.get(self.endpoint, MODES[0])
-        self.on_mode_change = on_mode_change
+        self.modes = modes
+        self.mode = mode or (modes.get(*self.endpoint) if modes is not None else None) or MODES[0]
         self._probe_lock = asyncio.Lock()
         self._logprobs_ok = False
 
@@ -93,9 +106,8 @@ class OpenAIProvider:
         if i + 1 >= len(MODES):
             return False
         self.mode = MODES[i + 1]
-        _MODE_MEMORY[self.endpoint] = self.mode
-        if self.on_mode_change:
-            self.on_mode_change(self.endpoint[0], self.model, self.mode)
+        if self.modes is not None:
+            self.modes.remember(*self.endpoint, self.mode)
         return True
 
     async def complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:

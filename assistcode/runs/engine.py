@@ -27,15 +27,14 @@ from ..store.db import StoreBusy, busy_timeout, transaction
 from ..model import Codebook, Segment
 from ..privacy import Scrubber, check_local_only, redact_url, tracing_off_unless_asked, url_secrets
 from ..prompts import SCORING_OUTPUTS, RenderedPrompt, Template, codebook_context, get_template
-from ..providers.base import CallOptions, Provider, ProviderError, Reply, TransientError, get_provider
+from ..providers.base import (CallOptions, Provider, ProviderError, Reply, TransientError, check as check_provider,
+                              get_provider, options_from, settle, trait)
 from . import store as rs
 from .pricing import Price, count_message_tokens, price_for
 from .replies import Proposal, ReplyError, Validated, parse_json, reply_schema, validate_reply
 from .pending import WRITE_WAIT, PendingWrites
 from .scoring import Scoring
 
-OWN_DEADLINE = {"openai", "local"}
-"""Providers that keep --timeout as a total deadline per call themselves (see Engine._complete)."""
 MALFORMED_ATTEMPTS = 3
 """Malformed replies (not JSON, not the schema) asked again at most this many times in all, apart from the
 --max-attempts budget of transient errors."""
@@ -76,6 +75,10 @@ class RunConfig:
     """Roles left uncoded (``interviewer``); ``None``: the interviewer's turns for interviews, nothing otherwise."""
     skip_speakers: tuple[str, ...] = ()
     """Speakers whose turns are left uncoded (case-insensitive)."""
+    train_with: str | None = None
+    """``trained``: the labels it learns from (a coder, consensus, reviewed)."""
+    features: str | None = None
+    """``trained``: a scoring run whose per-code probabilities it learns from too."""
     calibration: str | None = None
     """Scoring templates: none | contextual | threshold | platt | isotonic (default: see runs/scoring.py)."""
     calibrate_with: str | None = None
@@ -181,8 +184,7 @@ class Engine:
         check_local_only(config.base_url, config.local_only)
         for url in config.replicas:
             check_local_only(url, config.local_only)
-        if config.local_only and config.provider == "langchain":
-            check_local_only(str(config.provider_options.get("base_url") or "https://remote.invalid"), True)
+        check_provider(config)  # the provider's own refusals (langchain: a chat model's endpoint under --local-only)
         tracing_off_unless_asked()
         self.db, self.codebook, self.config = db, codebook, config
         self.template = template or get_template(config.template, project_dir)
@@ -274,16 +276,7 @@ class Engine:
     def provider(self) -> Provider:
         if self._provider is None:
             c = self.config
-            options = dict(c.provider_options)
-            if c.provider == "openai":
-                endpoint = redact_url(c.base_url) or "https://api.openai.com/v1"
-                options.update(base_url=c.base_url, api_key=c.api_key, timeout=c.timeout, local_only=c.local_only,
-                               mode=options.get("mode") or rs.endpoint_mode(self.db, endpoint, c.model),
-                               on_mode_change=lambda e, m, mode: self.writes.store(lambda: rs.remember_mode(self.db, e, m, mode)))
-            elif c.api_key is not None:
-                options["api_key"] = c.api_key
-            if c.provider == "langchain":
-                options["local_only"] = c.local_only
+            options = options_from(c, rs.EndpointModes(self.db, self.writes.store))  # each provider takes its own
             if c.executor == "ray":  # the calls are made by a Ray cluster's workers; this process writes the store
                 from .ray_executor import RayProvider
 
@@ -397,7 +390,7 @@ class Engine:
     async def _complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
         """One call, within a total deadline of --timeout: the ``openai`` provider keeps it per request itself,
         ``local`` runs in this process with no network to wait on; any other (langchain, plugins) is cut here."""
-        if self.config.provider in OWN_DEADLINE:
+        if trait(self.config.provider, "own_deadline", False):
             return await self.provider.complete(messages, options)
         try:
             return await asyncio.wait_for(self.provider.complete(messages, options), self.config.timeout)
@@ -619,8 +612,7 @@ def code_project(project: Any, config: RunConfig, *, codebook: Codebook | None =
     codebook = codebook or project.codebook()
     if project.config().get("local_only") and not config.local_only:
         config.local_only = True  # the project's setting holds for every run
-        if config.provider == "openai" and not config.base_url:
-            config.base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        settle(config)  # openai: the endpoint a call would reach, for the loopback check
     everything = list(iter_segments(project.db))
     segments = select_segments(everything, config)
     if segment_ids is not None:

@@ -7,7 +7,7 @@ import socket
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..errors import AssistcodeError, InputError
 from ..store.db import now, transaction
@@ -276,6 +276,22 @@ def remember_mode(db: sqlite3.Connection, endpoint: str, model: str, mode: str) 
     with transaction(db):
         db.execute("INSERT OR REPLACE INTO endpoint_modes (endpoint, model, mode, updated_at) VALUES (?, ?, ?, ?)",
                    (endpoint, model, mode, now()))
+
+
+@dataclass
+class EndpointModes:
+    """The one memory of each endpoint's structured-output mode (:class:`assistcode.providers.base.ModeMemory`),
+    handed to a provider as it is built. ``write`` runs each write (the engine's keeps it for later while another
+    command holds the store)."""
+
+    db: sqlite3.Connection
+    write: Callable[[Callable[[], None]], Any] = lambda write: write()
+
+    def get(self, endpoint: str, model: str) -> str | None:
+        return endpoint_mode(self.db, endpoint, model)
+
+    def remember(self, endpoint: str, model: str, mode: str) -> None:
+        self.write(lambda: remember_mode(self.db, endpoint, model, mode))
 
 
 def raw_reply(db: sqlite3.Connection, run_id: int, segment_id: str) -> tuple[str, str | None] | None:
