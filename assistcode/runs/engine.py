@@ -90,6 +90,9 @@ class RunConfig:
     """Where calls are made: ``process`` (this one) or ``ray`` (a Ray cluster's workers; see runs/ray_executor.py)."""
     ray_address: str | None = None
     """The Ray cluster (``--ray-address``); None starts a local one."""
+    batch: Any = None
+    """``--batch-api``: a :class:`~assistcode.runs.batch.BatchOptions`; the calls go through OpenAI's Batch API
+    (runs/batch.py). Not part of the run's identity: a run started either way is finished either way."""
 
     def params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
@@ -156,6 +159,10 @@ class _Failed(Exception):
 
 class _Stop(Exception):
     pass
+
+
+class Deferred(Exception):
+    """A provider's reply that comes later (the Batch API, runs/batch.py): the group is left, nothing recorded."""
 
 
 @dataclass
@@ -555,6 +562,8 @@ class Engine:
                     await self._group(run, group)
                 except _Stop:
                     return
+                except Deferred:
+                    continue
                 state["done"] += len(group)
                 if self.progress:
                     self.progress({**state, "calls": self.calls, "cache_hits": self.cache_hits, "spent": self.spent,
@@ -628,6 +637,10 @@ def code_project(project: Any, config: RunConfig, *, codebook: Codebook | None =
         wanted_ids = {s.id for s in segments}
         engine.contexts = {k: context_text(v) for k, v in preceding(everything, config.context_turns).items()
                            if k in wanted_ids and v}
+    if config.batch is not None:
+        from .batch import run_batch
+
+        return run_batch(engine, segments, dry_run=dry_run)
     return asyncio.run(engine.run(segments, dry_run=dry_run))
 
 

@@ -310,6 +310,41 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "011_batches",
+        """
+        -- Batch API submissions of a run (assistcode code --batch-api), one row per uploaded file and batch. The row
+        -- is written before the upload and carries a tag sent as the batch's metadata: a command killed at any point
+        -- finds what it sent (by the tag, if it died before it could store the batch's id) and never sends it twice.
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL,
+            endpoint TEXT NOT NULL,         -- the base URL, redacted
+            tag TEXT NOT NULL UNIQUE,
+            input_file_id TEXT,
+            batch_id TEXT,                  -- the API's id, once created
+            status TEXT NOT NULL,           -- preparing | uploaded | the API's status | ingested | abandoned
+            requests INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            counts TEXT NOT NULL DEFAULT '{}',  -- what ingesting found: replies, failures, malformed lines, unknown ids, duplicates
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX batches_run ON batches(run_id, status);
+        -- Each request of a run sent through the Batch API, by custom_id (a hash of the request's body).
+        CREATE TABLE batch_requests (
+            run_id INTEGER NOT NULL,
+            custom_id TEXT NOT NULL,
+            batch INTEGER REFERENCES batches(id),   -- the submission holding it now
+            status TEXT NOT NULL,           -- sent | done | retry | sync | failed
+            attempts INTEGER NOT NULL DEFAULT 0,    -- submissions
+            responses TEXT NOT NULL DEFAULT '[]',   -- JSON list of the chat completions it got, in order
+            error TEXT,                     -- why it has no (further) reply
+            PRIMARY KEY (run_id, custom_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
         "012_call_endpoint",
         """
         -- Which endpoint answered the call a segment's outcome rests on (several --base-url): NULL for one endpoint.

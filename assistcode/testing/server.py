@@ -38,6 +38,8 @@ class Plan:
     """Answer ``response_format: json_schema`` with HTTP 500, as llama.cpp's server does."""
     no_logprobs: bool = False
     """Ignore ``logprobs`` in requests and return none, as reasoning models and some servers do."""
+    batch: dict[str, Any] = field(default_factory=dict)
+    """The Files and Batch APIs' script: fields of :class:`~assistcode.testing.batches.BatchPlan`."""
     seed: int = 0
     queue: list[dict[str, Any]] = field(default_factory=list)
     """Scripted answers, used first, in order: {"status", "content", "delay", "headers", "body", "finish_reason",
@@ -144,8 +146,17 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
+    def _batch_api(self, method: str, body: bytes) -> None:
+        """``/v1/files`` and ``/v1/batches`` (testing/batches.py)."""
+        status, payload, content_type = self.server.owner.batches.handle(method, self.path, self.headers, body)
+        if content_type is not None:
+            return self._send(status, Raw(payload.decode("utf-8", "replace"), content_type))
+        self._send(status, payload)
+
     def do_GET(self) -> None:
         owner = self.server.owner
+        if "/files" in self.path or "/batches" in self.path:
+            return self._batch_api("GET", b"")
         if self.path == "/_control/log":
             with owner.lock:
                 self._send(200, owner.log)
@@ -156,6 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         owner = self.server.owner
+        if "/files" in self.path or "/batches" in self.path:
+            return self._batch_api("POST", self.rfile.read(int(self.headers.get("Content-Length", 0))))
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         if self.path == "/_control/plan":
             owner.set_plan(Plan(**body))
@@ -180,6 +193,9 @@ class FakeOpenAIServer:
         self.lock = threading.Lock()
         self.log: list[dict[str, Any]] = []
         self.set_plan(plan or Plan())
+        from .batches import FakeBatches
+
+        self.batches = FakeBatches(self)
         self.httpd = self._HTTP(("127.0.0.1", port), _Handler)
         self.httpd.owner = self
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
