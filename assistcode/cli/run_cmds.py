@@ -116,7 +116,7 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
     could be sent), 1 the store or the run is busy (another command holds it)."""
     provider = canonical_provider(provider)  # a misspelt provider is named before anything else is checked
     base_url = base_urls[0] if base_urls else None
-    if len(base_urls) > 1 and provider != "openai":
+    if len(base_urls) > 1 and not trait(provider, "pool"):
         raise click.UsageError("--base-url is repeatable with --provider openai only")
     if ray_address and executor != "ray":
         raise click.UsageError("--ray-address goes with --executor ray")

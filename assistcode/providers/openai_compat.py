@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..privacy import redact_url
+from .endpoints import EndpointPool
 from .base import CallOptions, ModeMemory, ProviderError, Reply, RunSettings, TransientError, require
 from .http_guard import GuardError, guarded_client
 from .logprobs import NoLogprobsError, ScoreReply, from_top_logprobs
@@ -37,6 +38,8 @@ class OpenAIProvider:
     name = "openai"
     own_deadline = True
     """Keeps --timeout as a total deadline per request itself."""
+    pool = EndpointPool
+    """Several endpoints of one model (``--base-url`` repeated) are used as one provider by this."""
 
     @classmethod
     def settle(cls, config: RunSettings) -> None:

@@ -288,11 +288,9 @@ class Engine:
                 from .ray_executor import RayProvider
 
                 self._provider = RayProvider(c, options)
-            elif c.provider == "openai" and c.replicas:
-                from ..providers.endpoints import EndpointPool
-
+            elif c.replicas and trait(c.provider, "pool"):  # several endpoints of one model, as one provider
                 options.pop("base_url", None)
-                self._provider = EndpointPool([c.base_url or "", *c.replicas], c.model, **options)
+                self._provider = trait(c.provider, "pool")([c.base_url or "", *c.replicas], c.model, **options)
             else:
                 self._provider = get_provider(c.provider, c.model, **options)
         return self._provider
