@@ -234,13 +234,6 @@ def iter_segments(db: sqlite3.Connection, document_ids: Iterable[str] | None = N
             yield Segment(*r)
 
 
-def get_document(db: sqlite3.Connection, doc_id: str) -> Document:
-    row = db.execute("SELECT text, title, metadata, encoding, key FROM documents WHERE id = ?", (doc_id,)).fetchone()
-    if row is None:
-        raise InputError(f"no document {doc_id!r} in this project")
-    return Document(row[0], row[1], json.loads(row[2]), row[3], row[4])
-
-
 def preceding(segments: Sequence[Segment], turns: int = 1) -> dict[str, list[Segment]]:
     """Each segment's neighbours before it in its document, nearest last (at most ``turns``): the question an
     answer responds to. ``segments`` in document order, as :func:`iter_segments` gives them."""

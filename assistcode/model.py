@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 from .ids import document_id, hash_json, sha256_text
 
-CoderKind = Literal["human", "model", "reviewer"]
-
+REVIEWED = "reviewed"
+"""The coder whose codes are the settled review decisions (assistcode review): one name, used everywhere."""
 
 @dataclass(frozen=True)
 class Document:
@@ -131,25 +131,3 @@ class Codebook:
     def children(self, code_id: str | None) -> list[Code]:
         return [c for c in self.codes if c.parent == code_id]
 
-
-@dataclass(frozen=True)
-class Coder:
-    """Anyone or anything that applies codes: a human, a model run, a reviewer."""
-
-    name: str
-    kind: CoderKind = "human"
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Annotation:
-    """One coder's judgement on one segment. ``code is None`` records "saw it and applied no code"."""
-
-    segment_id: str
-    coder: str
-    code: str | None
-    confidence: float | None = None
-    rationale: str | None = None
-    evidence: str | None = None
-    evidence_start: int | None = None
-    evidence_end: int | None = None

@@ -43,7 +43,7 @@ def review_group(ctx: click.Context, reviewer: str | None, blind: bool, adjudica
     name = rv.reviewer_name(reviewer)
     with open_project(project_dir) as project:
         n = run_review(project, name, blind=blind, adjudicate=adjudicate, context=context)
-        left = project.db.execute("SELECT count(*) FROM review_items WHERE status = 'open'").fetchone()[0]
+        left = rv.open_items(project.db)
     click.echo(f"{n} decisions saved; {left} items open. Come back with the same command; "
                "`assistcode review status` for the totals.")
 

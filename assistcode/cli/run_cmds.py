@@ -11,6 +11,7 @@ import click
 
 from ..codebook import load_codebook
 from ..corpus import iter_segments
+from ..model import REVIEWED
 from ..providers.base import canonical as canonical_provider, factory_of, is_whole_run, settle, trait
 from ..prompts import codebook_context, get_template, list_templates
 from ..runs import store as rs
@@ -27,7 +28,7 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
     """Few-shot examples from the review (``reviewed``) or a JSON file of ``[{"text", "codes"}]``."""
     from ..errors import InputError
 
-    if source == "reviewed":
+    if source == REVIEWED:
         from ..review import reviewed_examples
 
         examples = reviewed_examples(project.db, k)
@@ -275,8 +276,7 @@ def runs_show(run: str, raw_segment: str | None, project_dir: Path) -> None:
                                  field="--raw", hint=f"its codes: assistcode export annotations --coders {r.coder}")
             click.echo(found[1])
             return
-        failed = project.db.execute("SELECT segment_id, reason FROM run_segments WHERE run_id = ? AND status = 'failed'",
-                                    (r.id,)).fetchall()
+        failed = rs.failed_segments(project.db, r.id)
         kept = rs.segments_with_raw(project.db, r.id)
     click.echo(json.dumps({"id": r.id, "coder": r.coder, "status": r.status, "started_at": r.started_at,
                            "finished_at": r.finished_at, "manifest": r.manifest,

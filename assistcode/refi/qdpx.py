@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..exports import atomic_path
 from ..gold import GoldRow, GoldTable
 from ..ids import segment_id
-from ..model import Code, Codebook, Document
+from ..model import REVIEWED, Code, Codebook, Document
 from ..segmenters import spans_for
 from ..store.db import now, transaction
 from . import sources as source_files
@@ -197,7 +197,7 @@ def import_qdpx(project: Any, path: str | Path, *, segment_uncoded: str | None =
                     coder = names[coding.user or ""]
                     meta = _coding_meta(coding.notes)
                     kind = ("model" if meta or MODEL_USER.match(coder) else
-                            "reviewer" if coder == "reviewed" or coder.startswith("reviewer:") else "human")
+                            "reviewer" if coder == REVIEWED or coder.startswith("reviewer:") else "human")
                     rows[kind].append(GoldRow(sid, coder, code_ids[coding.code], 0))
                     report.coders[coder] = kind
                     report.codings += 1

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import InputError
-from ..model import Codebook
+from ..model import REVIEWED, Codebook
 from ..store.db import now, transaction
 
 ACTIONS = ("accept", "reject", "edit", "skip", "adjudicate")
 DECIDING = ("accept", "reject", "edit")
 LEASE_SECONDS = 30 * 60
-REVIEWED = "reviewed"
 
 
 def reviewer_name(name: str | None) -> str:
@@ -74,6 +73,11 @@ _ITEM_COLUMNS = "id, uid, segment_id, coder, proposed, priority, reasons, audit,
 def _item(db: sqlite3.Connection, row: Sequence[Any]) -> Item:
     return Item(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], json.loads(row[6]), bool(row[7]), row[8],
                 row[9], row[10])
+
+
+def open_items(db: sqlite3.Connection) -> int:
+    """How many review items are still open."""
+    return db.execute("SELECT count(*) FROM review_items WHERE status = 'open'").fetchone()[0]
 
 
 def find_item(db: sqlite3.Connection, ref: str | int) -> Item:

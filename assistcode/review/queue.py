@@ -27,6 +27,7 @@ from ..errors import InputError
 from ..ids import hash_json
 from ..runs import store as rs
 from ..store.db import now, transaction
+from .decisions import REVIEWED
 
 SIGNALS = ("disagreement", "confidence", "consistency", "hard-codes")
 OPT_IN = ("uncertainty",)
@@ -55,7 +56,7 @@ def _others(db: sqlite3.Connection, coder: str) -> dict[str, list[frozenset]]:
     """segment -> the code sets the other coders gave it."""
     seen: dict[tuple[str, str], set[str]] = {}
     for seg, c in db.execute("SELECT segment_id, coder FROM seen WHERE coder != ? AND coder NOT LIKE 'reviewer:%' "
-                             "AND coder != 'reviewed'", (coder,)):
+                             "AND coder != ?", (coder, REVIEWED)):
         seen[(seg, c)] = set()
     for seg, c, code in db.execute("SELECT segment_id, coder, code FROM annotations WHERE coder != ?", (coder,)):
         if (seg, c) in seen:

@@ -294,6 +294,12 @@ class EndpointModes:
         self.write(lambda: remember_mode(self.db, endpoint, model, mode))
 
 
+def failed_segments(db: sqlite3.Connection, run_id: int) -> list[tuple[str, str | None]]:
+    """(segment id, reason) of each segment of a run that failed."""
+    return [tuple(r) for r in db.execute("SELECT segment_id, reason FROM run_segments WHERE run_id = ? AND status = 'failed'",
+                                         (run_id,))]
+
+
 def raw_reply(db: sqlite3.Connection, run_id: int, segment_id: str) -> tuple[str, str | None] | None:
     """(status, raw reply or None) of one segment of a run; None when the run never reached the segment. A raw reply
     is kept where a code was dropped, a quote was not found, or the segment failed."""
