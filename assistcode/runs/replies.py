@@ -24,6 +24,8 @@ class Proposal:
     evidence_end: int | None = None
     evidence_found: bool = False
     confidence: float | None = None
+    more_quotes: list[tuple[int, int]] = field(default_factory=list)
+    """Document offsets of further located quotes for the same code (the ``span`` template asks for several)."""
 
 
 @dataclass
@@ -206,11 +208,16 @@ def validate_codes(items: Any, segment: Segment, code_ids: set[str]) -> Validate
         if code not in code_ids:
             v.unknown_codes.append(code)
             continue
-        if code in seen:
-            continue
-        seen.add(code)
         evidence = str(item.get("evidence") or "")
         where = locate(evidence, segment.text) if evidence else None
+        if code in seen:  # the same code again: one more quote for it (a span), never a second proposal
+            if evidence and where is None:
+                v.quotes_not_found += 1
+            elif where is not None:
+                first = next(p for p in v.proposals if p.code == code)
+                first.more_quotes.append((segment.start + where[0], segment.start + where[1]))
+            continue
+        seen.add(code)
         if evidence and where is None:
             v.quotes_not_found += 1
         conf = _confidence(item.get("confidence"))

@@ -223,6 +223,14 @@ def record_segment(db: sqlite3.Connection, run: RunRow, segment_id: str, *, stat
             "evidence_end, evidence_found, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(segment_id, run.coder, p.code, p.confidence, p.rationale, p.evidence, p.evidence_start, p.evidence_end,
               int(p.evidence_found), run.id) for p in proposals])
+        # every located quote is also a span coding of the run (eval --spans)
+        quotes = [(p.code, s, e) for p in proposals for s, e in
+                  ([(p.evidence_start, p.evidence_end)] if p.evidence_found and p.evidence_start is not None else [])
+                  + list(getattr(p, "more_quotes", ()))]
+        if quotes:
+            from ..spans import run_quote_spans
+
+            run_quote_spans(db, run.id, run.coder, segment_id, quotes)
     return True
 
 
@@ -245,7 +253,8 @@ def delete_run(db: sqlite3.Connection, ref: str | int) -> RunRow:
         db.execute("DELETE FROM review_leases WHERE item_id IN (SELECT id FROM review_items WHERE coder = ?)", (run.coder,))
         db.execute("DELETE FROM review_items WHERE coder = ?", (run.coder,))
         db.execute("DELETE FROM suite_runs WHERE coder = ?", (run.coder,))
-        for sql in ("DELETE FROM annotations WHERE coder = ?", "DELETE FROM seen WHERE coder = ?"):
+        for sql in ("DELETE FROM annotations WHERE coder = ?", "DELETE FROM seen WHERE coder = ?",
+                    "DELETE FROM span_codings WHERE coder = ?"):
             db.execute(sql, (run.coder,))
         db.execute("DELETE FROM run_segments WHERE run_id = ?", (run.id,))
         db.execute("DELETE FROM candidates WHERE run_id = ?", (run.id,))
