@@ -25,6 +25,7 @@ from ..gold import GoldRow, GoldTable
 from ..ids import segment_id
 from ..model import REVIEWED, Code, Codebook, Document
 from ..segmenters import spans_for
+from ..spans import Span, merge
 from ..store.db import now, transaction
 from . import sources as source_files
 from .archive import Limits, SafeArchive
@@ -139,6 +140,8 @@ class QdpxImport:
     coders: dict[str, str] = field(default_factory=dict)
     """coder name -> kind."""
     selections_unmatched: int = 0
+    spans: int = 0
+    """Span codings stored: each coded selection on its document, whatever the segments (eval --spans)."""
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -173,6 +176,7 @@ def import_qdpx(project: Any, path: str | Path, *, segment_uncoded: str | None =
     texts_seen: dict[str, str] = {}
     rows: dict[str, list[GoldRow]] = {"human": [], "model": [], "reviewer": []}
     extras: list[tuple[str, str, str, dict[str, Any]]] = []
+    span_rows: list[tuple[Span, str]] = []
     with transaction(project.db):
         project.import_codebook(codebook)
         cur = project.db.execute("INSERT INTO imports (kind, source, options, created_at) VALUES ('corpus', ?, ?, ?)",
@@ -189,6 +193,9 @@ def import_qdpx(project: Any, path: str | Path, *, segment_uncoded: str | None =
                 report.documents_added += 1
                 report.segments_added += added
             for sel in src.selections:
+                if sel.end > sel.start:  # each coded selection is also a span coding on its document
+                    span_rows += [(Span(doc.id, sel.start, sel.end, names[c.user or ""], code_ids[c.code]),
+                                   _kind(names[c.user or ""], _coding_meta(c.notes))) for c in sel.codings]
                 sid = segment_id(doc.identity, sel.start, sel.end)
                 if not project.db.execute("SELECT 1 FROM segments WHERE id = ?", (sid,)).fetchone():
                     report.selections_unmatched += 1
@@ -196,8 +203,7 @@ def import_qdpx(project: Any, path: str | Path, *, segment_uncoded: str | None =
                 for coding in sel.codings:
                     coder = names[coding.user or ""]
                     meta = _coding_meta(coding.notes)
-                    kind = ("model" if meta or MODEL_USER.match(coder) else
-                            "reviewer" if coder == REVIEWED or coder.startswith("reviewer:") else "human")
+                    kind = _kind(coder, meta)
                     rows[kind].append(GoldRow(sid, coder, code_ids[coding.code], 0))
                     report.coders[coder] = kind
                     report.codings += 1
@@ -211,10 +217,27 @@ def import_qdpx(project: Any, path: str | Path, *, segment_uncoded: str | None =
         project.db.executemany(
             "UPDATE annotations SET rationale = ?, confidence = ?, evidence = ? WHERE segment_id = ? AND coder = ? AND code = ?",
             [(m.get("rationale"), m.get("confidence"), m.get("evidence"), s, c, k) for s, c, k, m in extras])
+        kinds = {sp.coder: kind for sp, kind in span_rows}
+        span_list, merged = merge(sp for sp, _ in span_rows)
+        for coder, kind in kinds.items():
+            project.db.execute("INSERT OR IGNORE INTO coders (name, kind, created_at) VALUES (?, ?, ?)", (coder, kind, now()))
+        before = project.db.total_changes
+        project.db.executemany('INSERT OR IGNORE INTO span_codings (document_id, start, "end", coder, code, import_id) '
+                               "VALUES (?, ?, ?, ?, ?, ?)", [(sp.document, sp.start, sp.end, sp.coder, sp.code, cur.lastrowid) for sp in span_list])
+        report.spans = project.db.total_changes - before
+    if merged:
+        report.warnings.append(f"{merged} overlapping selections of the same code by the same user merged into one "
+                               "span coding (segments keep them apart)")
     if report.selections_unmatched:
         report.warnings.append(f"{report.selections_unmatched} selections match no segment of documents already in the "
                                "project (segmented otherwise): left out")
     return report
+
+
+def _kind(coder: str, meta: dict[str, Any] | None) -> str:
+    """A coder's kind from its name and its codings' notes: a model run, a reviewer, or a human."""
+    return ("model" if meta or MODEL_USER.match(coder) else
+            "reviewer" if coder == REVIEWED or coder.startswith("reviewer:") else "human")
 
 
 def _coding_meta(notes: list[str]) -> dict[str, Any] | None:
@@ -289,6 +312,7 @@ def export_qdpx(project: Any, output: str | Path, *, coders: Sequence[str] | Non
                                                       "plainTextPath": f"internal://{sguid}.txt"})
         files.append((f"sources/{sguid}.txt", text.encode("utf-8")))
         report.documents += 1
+        written: set[tuple[int, int, str, str]] = set()
         for seg_id, start, end in db.execute('SELECT s.id, s.start, s."end" FROM documents d JOIN segments s ON s.rowid '
                                              "BETWEEN d.first_segment AND d.first_segment + d.segment_count - 1 "
                                              "WHERE d.id = ? ORDER BY s.rowid", (doc_id,)):
@@ -303,6 +327,7 @@ def export_qdpx(project: Any, output: str | Path, *, coders: Sequence[str] | Non
             for r in rows:
                 per_coder.setdefault(r[1], []).append(r)
             for coder, crows in per_coder.items():
+                written.update((start, end, coder, r[2]) for r in crows)
                 sel = SubElement(src, _q("PlainTextSelection"), {
                     "guid": guid("selection", seg_id, coder), "name": seg_id, "startPosition": str(start),
                     "endPosition": str(end), "creatingUser": user_guid[coder]})
@@ -320,6 +345,7 @@ def export_qdpx(project: Any, output: str | Path, *, coders: Sequence[str] | Non
                         note = guid("coding-note", seg_id, coder, code)
                         notes.append((note, f"{coder}: {code}", coding_note(coder, meta)))
                         SubElement(coding, _q("NoteRef"), {"targetGUID": note})
+        _span_selections(db, src, doc_id, chosen, written, user_guid, code_guid, report)
     if notes:
         notes_el = SubElement(root, _q("Notes"))
         for g, name, body in notes:
@@ -338,6 +364,29 @@ def export_qdpx(project: Any, output: str | Path, *, coders: Sequence[str] | Non
             for name, data in files:
                 z.writestr(name, data)
     return report
+
+
+def _span_selections(db: Any, src: Element, doc_id: str, coders: Sequence[str], written: set[tuple[int, int, str, str]],
+                     user_guid: dict[str, str], code_guid: dict[str, str], report: QdpxExport) -> None:
+    """The span codings of ``coders`` on a document (not runs' quotes: those travel as Notes) as selections, except
+    those a segment's selection already carries."""
+    marks = ",".join("?" * len(coders))
+    by_range: dict[tuple[int, int, str], list[str]] = {}
+    for start, end, coder, code in db.execute(
+            f'SELECT start, "end", coder, code FROM span_codings WHERE document_id = ? AND run_id IS NULL '
+            f'AND coder IN ({marks}) ORDER BY start, "end", coder, code', (doc_id, *coders)):
+        if (start, end, coder, code) not in written:
+            by_range.setdefault((start, end, coder), []).append(code)
+    for (start, end, coder), codes in by_range.items():
+        sel = SubElement(src, _q("PlainTextSelection"), {
+            "guid": guid("span", doc_id, coder, str(start), str(end)), "name": f"{doc_id}:{start}-{end}",
+            "startPosition": str(start), "endPosition": str(end), "creatingUser": user_guid[coder]})
+        report.selections += 1
+        for code in codes:
+            coding = SubElement(sel, _q("Coding"), {"guid": guid("span-coding", doc_id, coder, str(start), str(end), code),
+                                                    "creatingUser": user_guid[coder]})
+            SubElement(coding, _q("CodeRef"), {"targetGUID": code_guid.get(code, guid("code", code))})
+            report.codings += 1
 
 
 def _tree_order(codebook: Codebook) -> list[Code]:
