@@ -140,6 +140,36 @@ def _learning_curve(project_dir: Path, train_with: str | None, sizes: str, code:
     click.echo(text if as_json else "\n".join(to_lines(result)))
 
 
+def _eval_spans(project_dir: Path, coders: tuple[str, ...] | None, reference: str | None, n_boot: int, seed: int,
+                ci_level: float, as_json: bool, markdown: Path | None, html: Path | None, json_out: Path | None,
+                output: Path | None) -> None:
+    from ..evaluate.spans import SpanEvalOptions, eval_spans
+    from ..report.render import to_terminal
+    from ..report.spans import span_tables, write_span_reports
+
+    with open_project(project_dir) as project:
+        codebook = project.codebook()
+        result = eval_spans(project.db, codebook, coders,
+                            SpanEvalOptions(n_boot=n_boot, ci_level=ci_level, seed=seed, reference=reference))
+    if output is not None:  # -o/--output: the format from the name, as for eval
+        from ..errors import InputError
+
+        kind = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".json": "json"}.get(
+            output.suffix.lower())
+        if kind is None:
+            raise InputError(f"cannot tell the report format of {output.name!r}", field="--output",
+                             hint="end the name with .md, .html or .json")
+        markdown, html, json_out = (output if kind == k else v for k, v in
+                                    (("markdown", markdown), ("html", html), ("json", json_out)))
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    else:
+        to_terminal(span_tables(result), result.get("notes", []))
+    for path in write_span_reports(result, markdown=markdown, html=html, json_path=json_out,
+                                   title=f"Span agreement: {codebook.name}"):
+        click.echo(f"Wrote {path}", err=True)
+
+
 @cli.command("eval")
 @click.option("--coders", multiple=True, help="Coders to compare (default: all).")
 @click.option("--reference", help="Coder (or 'consensus') that models are compared against per code.")
@@ -151,15 +181,22 @@ def _learning_curve(project_dir: Path, train_with: str | None, sizes: str, code:
 @click.option("--train-with", help="--learning-curve: the labels (a coder, `consensus` or `reviewed`).")
 @click.option("--sizes", default="10,20,50,100,200,500", show_default=True, help="--learning-curve: labels per sample.")
 @click.option("--code", help="--learning-curve: agreement on this code alone (default: on code sets).")
+@click.option("--spans", is_flag=True, help="Agreement on where codes begin and end (unitizing alphas): span codings "
+              "from .qdpx selections or import-gold --format spans, and model runs' located evidence quotes.")
 @stats_options
 @project_option
 def eval_cmd(coders: tuple[str, ...], reference: str | None, rollup: int | None, by: tuple[str, ...], no_cluster: bool,
-             learning_curve: bool, train_with: str | None, sizes: str, code: str | None,
+             learning_curve: bool, train_with: str | None, sizes: str, code: str | None, spans: bool,
              n_boot: int, seed: int, ci_method: str, ci_level: float, as_json: bool, markdown: Path | None,
              html: Path | None, json_out: Path | None, output: Path | None, project_dir: Path) -> None:
-    """Compare the project's coders (humans and model runs) on the segments they share."""
+    """Compare the project's coders (humans and model runs) on the segments they share (--spans: on the spans
+    they coded)."""
     if learning_curve:
         _learning_curve(project_dir, train_with, sizes, code, seed, n_boot, ci_level, as_json, json_out)
+        return
+    if spans:
+        _eval_spans(project_dir, _split_columns(coders) or None, reference, n_boot, seed, ci_level, as_json,
+                    markdown, html, json_out, output)
         return
     opts = EvalOptions(n_boot=n_boot, seed=seed, ci_method=ci_method, ci_level=ci_level, cluster=not no_cluster,
                        reference=reference, by=_split_columns(by))

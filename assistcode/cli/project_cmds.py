@@ -146,8 +146,10 @@ def segments(fmt: str, output: Path | None, project_dir: Path) -> None:
 
 @cli.command("import-gold")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--format", "layout", type=click.Choice(["long", "wide", "onehot"]), default="long", show_default=True,
-              help="long: unit,coder,code rows; wide: a column per coder; onehot: a 0/1 column per code.")
+@click.option("--format", "layout", type=click.Choice(["long", "wide", "onehot", "spans"]), default="long",
+              show_default=True, help="long: unit,coder,code rows; wide: a column per coder; onehot: a 0/1 column per "
+              "code; spans: document,start,end,coder,code rows (document id or title, offsets in code points; or a "
+              "quote column instead of start,end).")
 @click.option("--unit-column", multiple=True, help="Column(s) identifying the unit [default: segment_id].")
 @click.option("--coder-column", default="coder", show_default=True, help="long, onehot: the coder column.")
 @click.option("--code-column", default="code", show_default=True, help="long: the code column.")
@@ -169,6 +171,9 @@ def import_gold(file: Path, layout: str, unit_column: tuple[str, ...], coder_col
     """Import human codes, checked against the project's segments and current codebook. Importing a coder again
     adds the segments new to that coder; codes that differ on segments already imported are refused unless
     --replace, which makes them the file's and reports what changed."""
+    if layout == "spans":
+        _import_spans(file, coder_column, code_column, encoding, replace, project_dir)
+        return
     units = _split_columns(unit_column) or ("segment_id",)
     options: dict[str, object] = {"unit_columns": units, "encoding": encoding}
     if layout == "long":
@@ -201,6 +206,24 @@ def import_gold(file: Path, layout: str, unit_column: tuple[str, ...], coder_col
         click.echo(f"Skipped {report.rows_skipped} bad rows:", err=True)
         for p in report.problems[:20]:
             click.echo(f"  {p}", err=True)
+
+
+def _import_spans(file: Path, coder_column: str, code_column: str, encoding: str | None, replace: bool,
+                  project_dir: Path) -> None:
+    from ..spans import import_span_file
+
+    with open_project(project_dir) as project:
+        report = import_span_file(project, file, encoding=encoding, replace=replace, coder_column=coder_column,
+                                  code_column=code_column)
+    echo_warnings(report.warnings)
+    for q in report.quotes_not_found[:20]:
+        click.echo(f"  not located: {q}", err=True)
+    if len(report.quotes_not_found) > 20:
+        click.echo(f"  ... and {len(report.quotes_not_found) - 20} more", err=True)
+    click.echo(f"Imported {report.spans_added} span codings on {report.documents} documents from "
+               f"{len(report.coders)} coders ({', '.join(report.coders)})"
+               + (f"; {report.spans_present} already imported" if report.spans_present else "")
+               + (f"; replaced {report.replaced}" if report.replaced else "") + ".")
 
 
 @cli.group()
