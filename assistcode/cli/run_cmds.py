@@ -81,6 +81,14 @@ def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
 @click.option("--codebook", "codebook_file", type=click.Path(path_type=Path), help="Code against this file instead of the current codebook.")
 @click.option("--local-only", is_flag=True, help="Refuse any endpoint not on this machine's loopback interface.")
 @click.option("--dry-run", is_flag=True, help="Estimate calls, tokens and cost; call nothing.")
+@click.option("--batch-api", is_flag=True, help="openai: send the calls through OpenAI's Batch API (half the price, "
+              "results within 24 h): uploaded as JSONL files, polled, read back into the run. Killed, the same command "
+              "resumes; `assistcode runs status N` shows the batches.")
+@click.option("--batch-fallback", type=click.Choice(["resubmit", "sync"]), default=None,
+              help="--batch-api: requests that expired or failed for a passing reason are sent again in a new batch "
+                   "(resubmit, the default) or called synchronously at the full price (sync).")
+@click.option("--no-wait", is_flag=True, help="--batch-api: return once the batches are sent; the same command reads "
+              "them back later.")
 @click.option("--calibrate-with", help="Per-code scores (similarity, scoring templates): the labels that calibrate "
               "thresholds and probabilities, cross-fitted by document: a coder, `consensus` (the human coders' "
               "majority) or `reviewed` (settled review decisions).")
@@ -110,7 +118,8 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
              price: str | None, context_window: int, codebook_file: Path | None, local_only: bool, dry_run: bool,
              calibrate_with: str | None, calibration: str | None, train_with: str | None, features_run: str | None,
              examples_from: str | None, n_examples: int, context_turns: int | None, skip_roles: tuple[str, ...],
-             skip_speakers: tuple[str, ...], as_json: bool, project_dir: Path) -> None:
+             skip_speakers: tuple[str, ...], as_json: bool, project_dir: Path, batch_api: bool = False,
+             batch_fallback: str | None = None, no_wait: bool = False) -> None:
     """Code the project's segments with a model. Re-running the same command resumes or reports; nothing is paid twice.
 
     Exit status: 0 every segment coded, 2 bad input, 3 some segments failed, 4 every segment failed (or nothing
@@ -133,6 +142,13 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
                        context_turns=context_turns, skip_roles=tuple(skip_roles) if skip_roles else None,
                        skip_speakers=tuple(skip_speakers), replicas=tuple(base_urls[1:]), executor=executor,
                        ray_address=ray_address)
+    if batch_api:
+        from ..runs.batch import BatchOptions, waited_line
+
+        config.batch = BatchOptions(fallback=batch_fallback or "resubmit", wait=not no_wait,
+                                    notify=None if as_json else waited_line())
+    elif batch_fallback or no_wait:
+        raise click.UsageError("--batch-fallback and --no-wait go with --batch-api")
     settle(config)  # each provider settles its own part (its endpoint, its labels) before the project is opened
     if is_whole_run(provider):  # similarity, trained: every segment scored at once, no model to call
         _code_whole_run(config, codebook_file, project_dir)
@@ -153,7 +169,7 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
         _warn_if_shadowed(get_template(config.template, project.path))
         if examples_from:
             config.examples = load_examples(project, examples_from, n_examples)
-        if dry_run or as_json:
+        if dry_run or as_json or batch_api:  # --batch-api: a progress line while it waits, no bar
             result = code_project(project, config, codebook=codebook, dry_run=dry_run)
         else:
             progress, update = _progress_printer()
@@ -197,8 +213,14 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
         click.echo(f"  {c['unknown_codes_dropped']} invented codes dropped, {c['quotes_not_found']} evidence quotes not found "
                    f"in their segment (raw replies kept: assistcode runs show {result.run.id} lists them, "
                    f"assistcode runs show {result.run.id} --raw SEGMENT prints one).")
+    if getattr(result, "batch", None):
+        from ..runs.batch import summary_line
+
+        click.echo("  " + summary_line(result.batch))
     if result.stopped:
         click.echo(f"  {result.stopped}. Run the same command to continue.")
+    if getattr(result, "batch", None) and result.batch.get("open") and not c["failed"]:
+        raise click.exceptions.Exit(3)  # sent, not answered yet: not coded yet, nothing failed
     if c["failed"]:
         click.echo("  Failed segments are listed by `assistcode runs show " + str(result.run.id) + "`.")
     _exit_if_all_failed(result)
@@ -282,6 +304,28 @@ def runs_show(run: str, raw_segment: str | None, project_dir: Path) -> None:
                            "finished_at": r.finished_at, "manifest": r.manifest,
                            "failed": [{"segment_id": s, "reason": why} for s, why in failed],
                            "raw_kept": kept}, indent=2))
+
+
+@runs.command("status")
+@click.argument("run")
+@click.option("--offline", is_flag=True, help="Show what the store holds; ask no endpoint about open batches.")
+@click.option("--api-key-env", default=None, help="Environment variable holding the API key (default: OPENAI_API_KEY).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) on stdout instead of text.")
+@project_option
+@output_option
+def runs_status(run: str, offline: bool, api_key_env: str | None, as_json: bool, project_dir: Path) -> None:
+    """A run's progress: segments coded and failed, and its Batch API batches (asked about at their endpoint)."""
+    from ..runs.batch import run_status, status_lines
+
+    with open_project(project_dir) as project:
+        r = rs.get_run(project.db, run)
+        state = run_status(project.db, r, refresh=not offline, local_only=bool(project.config().get("local_only")),
+                           api_key=os.environ.get(api_key_env) if api_key_env else None)
+    if as_json:
+        click.echo(json.dumps(state, indent=2))
+        return
+    for line in status_lines(state):
+        click.echo(line)
 
 
 @runs.command("delete")

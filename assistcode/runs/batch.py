@@ -255,6 +255,8 @@ class BatchRun:
                     await self._wait(transport, run_id, open_)
                     e.stopped = None  # the budget is checked again on what was spent
                     continue
+                if provider.wanted and e.stopped is None:
+                    continue  # every file refused at upload: its requests are collected again (or failed for good)
                 if provider.left_for_sync and e.stopped is None:
                     self.note(f"batch: {provider.left_for_sync} requests expired or failed; calling them synchronously "
                               "(--batch-fallback sync)")
@@ -391,8 +393,7 @@ class BatchRun:
         result.run = rs.get_run(self.db, run_id)
         result.batch = summary
         if waiting:
-            result.stopped = (f"{len(summary['open'])} batches sent and not finished yet (assistcode runs status "
-                              f"{run_id}); the same command reads them back")
+            result.stopped = f"{len(summary['open'])} batch(es) sent, not finished yet (assistcode runs status {run_id})"
         return result
 
 
@@ -475,3 +476,36 @@ def waited_line(stream: Any = None) -> Callable[[str], None]:
 
     return notify
 
+
+
+def summary_line(batch: dict[str, Any]) -> str:
+    """One line on what a command did through the Batch API (``RunResult.batch``)."""
+    req = batch.get("requests", {})
+    skipped = [f"{batch[k]} {label}" for k, label in (("malformed_lines", "malformed lines"),
+                                                      ("unknown_ids", "lines naming no request of the run"),
+                                                      ("duplicates", "duplicate results")) if batch.get(k)]
+    return (f"Batch API: {batch.get('sent_now', 0)} requests sent now, {sum(req.values())} in all over "
+            f"{batch.get('submissions', 0)} files ({req.get('done', 0)} answered, {req.get('sent', 0)} waiting, "
+            f"{req.get('failed', 0)} failed); {batch.get('sync_calls_now', 0)} synchronous calls"
+            + (f"; {batch['expired']} batches expired" if batch.get("expired") else "")
+            + (f"; {batch['rejected_or_lost']} files rejected" if batch.get("rejected_or_lost") else "")
+            + (f"; skipped: {', '.join(skipped)}" if skipped else "") + "; at half the synchronous price.")
+
+
+def status_lines(state: dict[str, Any]) -> list[str]:
+    """``assistcode runs status N`` as text."""
+    cost = f", ${state['cost_usd']:.4f}" if state.get("cost_usd") is not None else ""
+    lines = [f"run {state['id']} ({state['coder']}): {state['status']}; {state['ok']} of {state['segments']} segments "
+             f"coded, {state['failed']} failed{cost}"]
+    for b in state["batches"]:
+        p = b.get("progress") or {}
+        answered = f", {p.get('completed', 0)} answered, {p.get('failed', 0)} failed" if p else ""
+        skipped = ", ".join(f"{b[k]} {k.replace('_', ' ')}" for k in ("malformed_lines", "unknown_ids", "duplicates") if b.get(k))
+        lines.append(f"  {b['batch_id'] or '(not created)':<28} {b['status']:<12} {b['requests']} requests{answered}"
+                     + (f"; skipped {skipped}" if skipped else "") + (f"; {b['error']}" if b.get("error") else ""))
+    if state.get("batch"):
+        open_ = [b for b in state["batches"] if b["status"] not in bs.DONE]
+        lines.append("  " + (f"{len(open_)} batches open: the same `assistcode code ... --batch-api` command reads them "
+                             "back once they end" if open_ else "no batch open"))
+    lines += [f"  note: {n}" for n in state.get("notes", [])]
+    return lines
