@@ -13,7 +13,6 @@ from assistcode.runs import store as rs
 from assistcode.runs.engine import RunConfig, code_project
 from assistcode.spans import Span, check_offsets, import_span_file, merge, read_spans
 
-FIXTURES = Path(__file__).parent / "fixtures" / "spans"
 CODEBOOK = """name: Ward codes
 codes:
   - id: safety
