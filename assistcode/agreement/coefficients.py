@@ -165,7 +165,8 @@ def delta_for(level: str, r: Ratings | None = None, sets: list[frozenset] | None
         return ordinal
     if level in ("masi", "jaccard"):
         assert sets is not None
-        d = np.array([[set_distance(a, b, level) for b in sets] for a in sets], dtype=np.float64).reshape(len(sets), len(sets))
+        idx = np.arange(len(sets))
+        d = set_distances(sets, level)(idx[:, None], idx[None, :]).reshape(len(sets), len(sets))
         return lambda n_k: d
     raise AgreementError(f"unknown level {level!r}", field="level", hint="one of " + ", ".join(LEVELS))
 
@@ -192,13 +193,55 @@ def set_distance(a: frozenset, b: frozenset, level: str = "masi") -> float:
     return 1.0 - jaccard * m
 
 
+def set_distances(sets: Sequence[frozenset], level: str = "masi") -> est.Distance:
+    """:func:`set_distance` between code sets by index, elementwise over arrays of indices (the same floats):
+    each set a bit mask over the codes, so thousands of distinct sets cost no Python loop per pair."""
+    members = {m: i for i, m in enumerate(dict.fromkeys(m for s in sets for m in s))}
+    words = max(1, -(-len(members) // 64))
+    masks = np.zeros((len(sets), words), dtype=np.uint64)
+    for i, s in enumerate(sets):
+        for m in s:
+            bit = members[m]
+            masks[i, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+    sizes = np.array([len(s) for s in sets], dtype=np.int64)
+
+    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        inter = sum(np.bitwise_count(masks[a, w] & masks[b, w]).astype(np.int64) for w in range(words))
+        size_a, size_b = sizes[a], sizes[b]
+        union = size_a + size_b - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jaccard = inter / union
+        if level == "jaccard":
+            d = 1.0 - jaccard
+        else:
+            m = np.where(inter == 0, 0.0, np.where(inter == np.minimum(size_a, size_b), 2 / 3, 1 / 3))
+            d = 1.0 - jaccard * m
+        return np.where((inter == size_a) & (inter == size_b), 0.0, d)
+
+    return distance
+
+
+def distance_for(level: str, r: Ratings | None = None, sets: list[frozenset] | None = None) -> est.Distance | None:
+    """Pairwise distances of a level whose distances do not depend on the marginals (all but ordinal)."""
+    if level == "ordinal":
+        return None
+    if level in ("masi", "jaccard"):
+        assert sets is not None
+        return set_distances(sets, level)
+    d = delta_for(level, r)(np.zeros(0))
+    return lambda a, b: d[a, b]
+
+
 def alpha_estimator(data: Any, level: str = "nominal", categories: Sequence[Any] | None = None) -> est.Estimator:
     if level not in LEVELS:
         raise AgreementError(f"unknown level {level!r}", field="level", hint="one of " + ", ".join(LEVELS))
     if level in ("masi", "jaccard"):
         codes, sets = coerce_sets(data)
-        return est.alpha(codes, len(sets), delta_for(level, sets=sets))
+        return est.alpha_fixed(codes, len(sets), set_distances(sets, level))
     r = coerce(data, categories)
+    distance = distance_for(level, r)
+    if distance is not None:
+        return est.alpha_fixed(r.codes, r.k, distance)
     return est.alpha(r.codes, r.k, delta_for(level, r))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +20,59 @@ from ..errors import AgreementError
 from ._data import Ratings
 
 Finish = Callable[[np.ndarray], np.ndarray]
+Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Distances between categories, elementwise over broadcastable arrays of category indices."""
+
+_BLOCK_CELLS = 4_000_000
+"""Entries of a distance matrix computed at once: a large one (thousands of code sets) is never held whole."""
+
+
+@dataclass(frozen=True)
+class Quadratic:
+    """The part of a coefficient that is a quadratic form ``x' d x`` of its sums (alpha's expected disagreement:
+    ``x`` the pairable-value marginals, columns ``offset:offset + k`` of the sums, ``d`` the k x k distances).
+
+    A quadratic form of a weighted sum of groups is ``w' G w`` with ``G = R d R'`` over the groups' statistics R, so
+    a bootstrap over documents costs one product with a documents x documents matrix, whatever k is."""
+
+    k: int
+    distance: Distance
+    offset: int = 1
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rows = np.arange(self.k)[:, None]
+        step = max(1, _BLOCK_CELLS // max(self.k, 1))
+        for start in range(0, self.k, step):
+            cols = np.arange(start, min(self.k, start + step))
+            yield cols, np.asarray(self.distance(rows, cols[None, :]), dtype=np.float64)
+
+    def times(self, x: np.ndarray | sp.spmatrix) -> np.ndarray:
+        """``x @ d`` for x of shape (..., k), dense or sparse (rows x k)."""
+        out = np.empty(x.shape[:-1] + (self.k,) if not sp.issparse(x) else (x.shape[0], self.k))
+        for cols, block in self._blocks():
+            out[..., cols] = np.asarray(x @ block)
+        return out
+
+    def form(self, x: np.ndarray) -> np.ndarray:
+        """``x' d x`` over the last axis."""
+        return (self.times(x) * x).sum(-1)
+
+    def gram(self, rows: sp.spmatrix) -> np.ndarray:
+        """``R d R'`` for sparse statistics R (groups x k): groups x groups, dense."""
+        return np.asarray((rows @ self.times(rows).T))
+
+    def self_terms(self, rows: sp.spmatrix) -> np.ndarray:
+        """The diagonal of ``R d R'`` from each row's own entries (rows with few entries: units)."""
+        r = sp.csr_matrix(rows)
+        r.sum_duplicates()
+        length = np.diff(r.indptr)
+        row = np.repeat(np.arange(r.shape[0]), length**2)
+        first = np.repeat(r.indptr[:-1], length**2)
+        within = np.arange(row.size) - np.repeat(np.concatenate([[0], np.cumsum(length**2)[:-1]]), length**2)
+        width = np.repeat(length, length**2)
+        p, q = first + within // np.maximum(width, 1), first + within % np.maximum(width, 1)
+        values = r.data[p] * r.data[q] * np.asarray(self.distance(r.indices[p], r.indices[q]), dtype=np.float64)
+        return np.bincount(row, weights=values, minlength=r.shape[0])
 
 
 @dataclass(frozen=True)
@@ -37,10 +90,19 @@ class Estimator:
     """Indices (into the caller's units) of the rows of ``stats``, where units were dropped."""
     n_units: int = 0
     """Units that enter the coefficient: those with two or more ratings."""
+    n_rows: int | None = None
+    """Rows of ``stats`` (known without building them)."""
+    quadratic: Quadratic | None = None
+    """Where ``finish`` needs a quadratic form of the sums: the form, and ``finish_q(sums, form)``, the rest."""
+    finish_q: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     @cached_property
     def stats(self) -> sp.csr_matrix:
         return self.build_stats()
+
+    @property
+    def rows(self) -> int:
+        return self.n_rows if self.n_rows is not None else self.stats.shape[0]
 
     def sums(self) -> np.ndarray:
         if self.totals is not None:
@@ -90,7 +152,7 @@ def joint_estimator(r: Ratings, name: str, finish_joint: Callable[[np.ndarray], 
         n = joint.sum(axis=(-2, -1))
         return finish_joint(joint / n[..., None, None])
 
-    return Estimator(name, stats, finish, totals, keep, len(cell))
+    return Estimator(name, stats, finish, totals, keep, len(cell), len(cell))
 
 
 def _trace(p: np.ndarray) -> np.ndarray:
@@ -204,7 +266,7 @@ def multi_estimator(r: Ratings, name: str, finish_pa_pi: Callable[[np.ndarray, n
         return finish_pa_pi(pa, pi)
 
     totals = _exact_totals(r)
-    return Estimator(name, stats, finish, totals, None, int(totals[1]))
+    return Estimator(name, stats, finish, totals, None, int(totals[1]), r.codes.shape[1])
 
 
 def percent(r: Ratings) -> Estimator:
@@ -279,8 +341,15 @@ def coincidences(codes: np.ndarray, k: int) -> sp.csr_matrix:
     return stats
 
 
-def alpha(codes: np.ndarray, k: int, delta: Delta, name: str = "krippendorff_alpha") -> Estimator:
-    """alpha = 1 - (n - 1) * sum(o * delta) / sum(n_c * n_k * delta) (Krippendorff 2011)."""
+def alpha(codes: np.ndarray, k: int, delta: Delta, name: str = "krippendorff_alpha",
+          distance: Distance | None = None) -> Estimator:
+    """alpha = 1 - (n - 1) * sum(o * delta) / sum(n_c * n_k * delta) (Krippendorff 2011).
+
+    Where the distances do not depend on the marginals (every level but ordinal), ``distance`` gives them
+    pairwise and the per-unit statistics are compact (:func:`alpha_fixed`); else they are the unit's row of the
+    coincidence matrix (K*K columns)."""
+    if distance is not None:
+        return alpha_fixed(codes, k, distance, name)
     def finish(sums: np.ndarray) -> np.ndarray:
         o = sums.reshape(sums.shape[:-1] + (k, k))
         n_k = o.sum(-1)
@@ -291,4 +360,55 @@ def alpha(codes: np.ndarray, k: int, delta: Delta, name: str = "krippendorff_alp
         return 1 - (n - 1) * observed / expected
 
     pairable = int(((codes >= 0).sum(axis=0) >= 2).sum())
-    return Estimator(name, lambda: coincidences(codes, k), finish, coincidence_totals(codes, k), None, pairable)
+    return Estimator(name, lambda: coincidences(codes, k), finish, coincidence_totals(codes, k), None, pairable,
+                     codes.shape[1])
+
+
+def _pair_disagreement(codes: np.ndarray, distance: Distance) -> np.ndarray:
+    """Per unit: the sum of distances over its unordered pairs of values."""
+    c, u = codes.shape
+    present = codes >= 0
+    out = np.zeros(u)
+    for i in range(c):
+        for j in range(i + 1, c):
+            both = np.flatnonzero(present[i] & present[j])
+            out[both] += np.asarray(distance(codes[i, both], codes[j, both]), dtype=np.float64)
+    return out
+
+
+def alpha_fixed(codes: np.ndarray, k: int, distance: Distance, name: str = "krippendorff_alpha") -> Estimator:
+    """Alpha with distances that do not depend on the marginals, from k + 1 statistics per unit instead of K*K:
+    [observed disagreement D_u, pairable values n_uk]. The coefficient is
+    ``1 - (n - 1) * sum(D) / (n_k' d n_k)`` with ``D_u = sum over ordered pairs of values d(c, k) / (m_u - 1)``,
+    the same sums as the coincidence matrix's ``sum(o * d)`` and ``n_c * n_k * d``."""
+    present = codes >= 0
+    m = present.sum(axis=0)
+    pairable = m >= 2
+    pairs = _pair_disagreement(codes, distance)
+    observed_u = np.where(pairable, 2 * pairs / np.maximum(m - 1, 1), 0.0)
+    valid = present & pairable[None, :]
+    n_k = np.bincount(codes[valid], minlength=k).astype(np.float64)
+    observed = 0.0
+    for size in np.unique(m[pairable]):  # one division per group of units with the same number of values
+        observed += 2 * pairs[m == size].sum() / (size - 1)
+    totals = np.concatenate([[observed], n_k])
+    quadratic = Quadratic(k, distance)
+
+    def stats() -> sp.csr_matrix:
+        units = np.broadcast_to(np.arange(codes.shape[1]), codes.shape)[valid]
+        disagree = np.flatnonzero(observed_u)
+        rows = np.concatenate([units, disagree])
+        cols = np.concatenate([codes[valid] + 1, np.zeros(disagree.size, dtype=np.int64)])
+        vals = np.concatenate([np.ones(units.size), observed_u[disagree]])
+        out = sp.csr_matrix((vals, (rows, cols)), shape=(codes.shape[1], k + 1))
+        out.sum_duplicates()
+        return out
+
+    def finish_q(sums: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        n = sums[..., 1:].sum(-1)
+        return 1 - (n - 1) * sums[..., 0] / expected
+
+    def finish(sums: np.ndarray) -> np.ndarray:
+        return finish_q(sums, quadratic.form(sums[..., 1:]))
+
+    return Estimator(name, stats, finish, totals, None, int(pairable.sum()), codes.shape[1], quadratic, finish_q)

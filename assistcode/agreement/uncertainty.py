@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import ndtr, ndtri
 
 from ..errors import AgreementError
@@ -38,62 +39,118 @@ class Interval:
     clustered: bool
 
 
+def _counts(rng: np.random.Generator, n: int, batch: int) -> np.ndarray:
+    """How often each of ``n`` units (or clusters) is drawn in each of ``batch`` resamples: (batch, n)."""
+    draws = rng.integers(0, n, size=(batch, n))
+    offsets = (np.arange(batch) * n)[:, None]
+    return np.bincount((draws + offsets).ravel(), minlength=batch * n).reshape(batch, n).astype(np.float64)
+
+
 def _weights(rng: np.random.Generator, n_units: int, batch: int, clusters: np.ndarray | None, n_clusters: int) -> np.ndarray:
+    """Unit weights of ``batch`` resamples: each unit's draws, or its cluster's."""
     if clusters is None:
-        draws = rng.integers(0, n_units, size=(batch, n_units))
-        offsets = (np.arange(batch) * n_units)[:, None]
-        return np.bincount((draws + offsets).ravel(), minlength=batch * n_units).reshape(batch, n_units).astype(np.float64)
-    draws = rng.integers(0, n_clusters, size=(batch, n_clusters))
-    offsets = (np.arange(batch) * n_clusters)[:, None]
-    counts = np.bincount((draws + offsets).ravel(), minlength=batch * n_clusters).reshape(batch, n_clusters)
-    return counts[:, clusters].astype(np.float64)
+        return _counts(rng, n_units, batch)
+    return _counts(rng, n_clusters, batch)[:, clusters]
+
+
+class _Groups:
+    """An estimator's statistics summed per cluster (or per unit, unclustered): a resample's sums are then the draw
+    counts of the groups times these group sums, one matrix product for a whole batch of resamples, and the
+    jackknife leaves one group out of the total. A quadratic part (alpha's expected disagreement) is ``w' G w``
+    with G the groups x groups form (computed once) where there are clusters; per unit it stays ``x' d x`` of the
+    sums, since a units x units matrix would not fit."""
+
+    def __init__(self, estimator: est.Estimator, ids: np.ndarray | None, n_groups: int) -> None:
+        self.e = estimator
+        stats = estimator.stats
+        self.clustered = ids is not None
+        if ids is not None:
+            member = sp.csr_matrix((np.ones(len(ids)), (ids, np.arange(len(ids)))), shape=(n_groups, len(ids)))
+            stats = (member @ stats).tocsr()
+        self.stats = stats
+        self.n = stats.shape[0]
+        self._dense = stats.toarray() if self.n * stats.shape[1] <= _MAX_CELLS else None
+        self._gram: np.ndarray | None = None
+
+    @property
+    def gram(self) -> np.ndarray:
+        quad = self.e.quadratic
+        assert quad is not None
+        if self._gram is None:
+            self._gram = quad.gram(self.stats[:, quad.offset:quad.offset + quad.k])
+        return self._gram
+
+    def sums(self, counts: np.ndarray) -> np.ndarray:
+        if self._dense is not None:
+            return counts @ self._dense
+        return np.asarray((self.stats.T @ counts.T).T)
+
+    def values(self, counts: np.ndarray) -> np.ndarray:
+        """The coefficient under each row of group counts (batch, groups) -> (batch,)."""
+        sums = self.sums(counts)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.e.quadratic is not None and self.clustered:
+                assert self.e.finish_q is not None
+                return self.e.finish_q(sums, ((counts @ self.gram) * counts).sum(1))
+            return self.e.finish(sums)
+
+    def leave_one_out(self) -> np.ndarray:
+        total = self.e.sums()
+        quad = self.e.quadratic
+        if quad is not None:
+            assert self.e.finish_q is not None
+            rows = self.stats[:, quad.offset:quad.offset + quad.k]
+            marginals = total[quad.offset:quad.offset + quad.k]
+            own = np.diag(self.gram) if self.clustered else quad.self_terms(rows)
+            forms = quad.form(marginals) - 2 * np.asarray(rows @ quad.times(marginals)).ravel() + own
+        chunk = max(1, _MAX_CELLS // max(self.stats.shape[1], 1))
+        out = np.empty(self.n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for start in range(0, self.n, chunk):
+                block = total[None, :] - self.stats[start:start + chunk].toarray()
+                end = start + len(block)
+                out[start:end] = (self.e.finish_q(block, forms[start:end]) if quad is not None  # type: ignore[misc]
+                                  else self.e.finish(block))
+        return out
+
+
+def _groups(estimator: est.Estimator, clusters: np.ndarray | None) -> _Groups:
+    ids, n = _cluster_index(estimator, clusters)
+    return _Groups(estimator, ids, n)
+
+
+def _draw(groups: _Groups, estimator: est.Estimator, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_boot`` values from one stream of draws. Batches keep the sizes the unit-weight version drew in (so a
+    seed gives the resamples it always gave), each batch one product over groups."""
+    batch = max(1, min(n_boot, _MAX_CELLS // max(estimator.rows, 1)))
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, batch):
+        b = min(batch, n_boot - start)
+        out[start:start + b] = groups.values(_counts(rng, groups.n, b))
+    return out
 
 
 def replicates(estimator: est.Estimator, n_boot: int = 1000, clusters: np.ndarray | None = None,
                seed: int | np.random.Generator | None = None) -> np.ndarray:
     """``n_boot`` bootstrap values of the coefficient (NaN where undefined)."""
-    rng = np.random.default_rng(seed)
-    n_units = estimator.stats.shape[0]
-    cluster_ids, n_clusters = _cluster_index(estimator, clusters)
-    batch = max(1, min(n_boot, _MAX_CELLS // max(n_units, 1)))
-    out = np.empty(n_boot)
-    for start in range(0, n_boot, batch):
-        b = min(batch, n_boot - start)
-        out[start:start + b] = estimator.weighted(_weights(rng, n_units, b, cluster_ids, n_clusters))
-    return out
+    return _draw(_groups(estimator, clusters), estimator, n_boot, np.random.default_rng(seed))
 
 
 def _cluster_index(estimator: est.Estimator, clusters: np.ndarray | None) -> tuple[np.ndarray | None, int]:
     if clusters is None:
-        return None, 0
+        return None, estimator.rows
     clusters = np.asarray(clusters)
     if estimator.units is not None:
         clusters = clusters[estimator.units]
-    if len(clusters) != estimator.stats.shape[0]:
-        raise AgreementError(f"clusters has {len(clusters)} entries for {estimator.stats.shape[0]} units")
+    if len(clusters) != estimator.rows:
+        raise AgreementError(f"clusters has {len(clusters)} entries for {estimator.rows} units")
     labels, ids = np.unique(clusters, return_inverse=True)
     return ids, len(labels)
 
 
 def jackknife(estimator: est.Estimator, clusters: np.ndarray | None = None) -> np.ndarray:
     """Leave-one-out values: one unit (or one cluster) at a time."""
-    cluster_ids, n_clusters = _cluster_index(estimator, clusters)
-    stats = estimator.stats
-    if cluster_ids is not None:
-        import scipy.sparse as sp
-
-        member = sp.csr_matrix((np.ones(len(cluster_ids)), (cluster_ids, np.arange(len(cluster_ids)))),
-                               shape=(n_clusters, len(cluster_ids)))
-        stats = (member @ stats).tocsr()
-    total = estimator.sums()
-    rows = stats.shape[0]
-    chunk = max(1, _MAX_CELLS // max(stats.shape[1], 1))
-    out = np.empty(rows)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for start in range(0, rows, chunk):
-            block = stats[start:start + chunk].toarray()
-            out[start:start + len(block)] = estimator.finish(total[None, :] - block)
-    return out
+    return _groups(estimator, clusters).leave_one_out()
 
 
 def _check_options(level: float, method: str) -> None:
@@ -108,12 +165,13 @@ def bootstrap_interval(estimator: est.Estimator, *, n_boot: int = 1000, level: f
     """Percentile or BCa (Efron 1987) bootstrap interval over units (or clusters of units)."""
     _check_options(level, method)
     theta = estimator.value()
-    boots = replicates(estimator, n_boot, clusters, seed)
+    groups = _groups(estimator, clusters)
+    boots = _draw(groups, estimator, n_boot, np.random.default_rng(seed))
     ok = boots[np.isfinite(boots)]
     undefined = n_boot - len(ok)
     if len(ok) < 2 or not np.isfinite(theta):
         return Interval(float("nan"), float("nan"), method, level, n_boot, undefined, float("nan"), clusters is not None)
-    jack = jackknife(estimator, clusters) if method == "bca" else None
+    jack = groups.leave_one_out() if method == "bca" else None
     low, high = bounds(theta, ok, jack, level, method)
     return Interval(low, high, method, level, n_boot, undefined, float(ok.std(ddof=1)), clusters is not None)
 
@@ -163,14 +221,14 @@ def paired_difference(a: est.Estimator, b: est.Estimator, *, n_boot: int = 1000,
         raise AgreementError("a paired difference needs both coefficients on the same units",
                              hint="keep the units every coder rated")
     rng = np.random.default_rng(seed)
-    cluster_ids, n_clusters = _cluster_index(a, clusters)
+    groups_a, groups_b = _groups(a, clusters), _groups(b, clusters)
     theta = a.value() - b.value()
     batch = max(1, min(n_boot, _MAX_CELLS // max(n, 1)))
     boots = np.empty(n_boot)
     for start in range(0, n_boot, batch):
         k = min(batch, n_boot - start)
-        w = _weights(rng, n, k, cluster_ids, n_clusters)
-        boots[start:start + k] = a.weighted(w) - b.weighted(w)
+        counts = _counts(rng, groups_a.n, k)
+        boots[start:start + k] = groups_a.values(counts) - groups_b.values(counts)
     ok = boots[np.isfinite(boots)]
     nan = float("nan")
     if len(ok) < 2 or not np.isfinite(theta):
