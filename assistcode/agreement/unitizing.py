@@ -228,7 +228,7 @@ class _Stats:
     b_S: np.ndarray  # D x C
     b_X: np.ndarray
     b_Q: np.ndarray
-    # 2016 uα over gap + codes: row sums r (D x V), trace T (D), corrections (D x V)
+    # 2016 uα over gap + code sets: row sums r (D x V), trace T (D), corrections (D x V); value 0 is the gap
     all_r: np.ndarray
     all_T: np.ndarray
     all_corr: np.ndarray
@@ -252,9 +252,6 @@ def _statistics(s: _Spans) -> _Stats:
     ln = seg.length.astype(np.float64)
     P = seg.present  # m x C x S
     n = P.sum(axis=0, dtype=np.int64)  # C x S: coders with the code
-    k_i = P.sum(axis=1, dtype=np.int64)  # m x S: codes per coder
-    gap_i = k_i == 0
-    n_gap = gap_i.sum(axis=0)  # S
     ulen = (s.end - s.start).astype(np.float64)
 
     # |uα per code
@@ -263,28 +260,39 @@ def _statistics(s: _Spans) -> _Stats:
     b_Q = np.zeros((n_docs, n_codes))
     np.add.at(b_Q, (s.doc, s.code), ulen**2)
 
-    # uα over gap + codes: a coder has value set {codes} or {gap}; ordered pairs of different coders
-    vals_i = np.maximum(k_i, 1)  # m x S
-    n_all = np.vstack([n_gap[None, :], n])  # V x S
-    total_vals = vals_i.sum(axis=0)  # S
-    own = np.vstack([(gap_i * vals_i).sum(axis=0)[None, :], np.einsum("ics,is->cs", P, vals_i)])
-    all_r = _per_doc(seg.doc, (ln * (n_all * total_vals - own) / (m - 1)).T, n_docs)
-    all_T = _per_doc(seg.doc, ln * (n_all * (n_all - 1)).sum(axis=0) / (m - 1), n_docs)[:, 0]
-    all_corr = np.hstack([_per_doc(seg.doc, ln * n_gap, n_docs), b_Q])
+    # uα over the gap and the codes, and c|uα: a coder's value at a place is the set of codes it put there (the
+    # empty set is the gap), so two codes on the same characters are one value and never disagree with each other.
+    # A coder's sections run between its own boundaries (unit ends, document edges): adjacent units stay apart.
+    n_seg = len(ln)
+    rows = np.concatenate([np.zeros((1, n_codes), np.int8), P.transpose(0, 2, 1).reshape(m * n_seg, n_codes)])
+    _, value = np.unique(rows, axis=0, return_inverse=True)
+    value = value.reshape(-1)[1:].reshape(m, n_seg)  # 0 is the gap: the all-zero row sorts first
+    n_values = int(value.max()) + 1 if value.size else 1
+    n_val = np.zeros((n_values, n_seg))
+    np.add.at(n_val, (value, np.broadcast_to(np.arange(n_seg), value.shape)), 1.0)
+    all_r = _per_doc(seg.doc, (ln * n_val).T, n_docs)
+    all_T = _per_doc(seg.doc, ln * (n_val * (n_val - 1)).sum(axis=0) / (m - 1), n_docs)[:, 0]
+    coded = n_val[1:]
+    n_coded = coded.sum(axis=0)
+    cu_r = _per_doc(seg.doc, (ln * coded * (n_coded - 1) / (m - 1)).T, n_docs)
+    cu_T = _per_doc(seg.doc, ln * (coded * (coded - 1)).sum(axis=0) / (m - 1), n_docs)[:, 0]
 
-    # c|uα: codes only; a unit's self-pairing correction counts only its length paired with other coders' units
-    total_codes = n.sum(axis=0)
-    own_c = np.einsum("ics,is->cs", P, k_i)
-    cu_r = _per_doc(seg.doc, (ln * (n * total_codes - own_c) / (m - 1)).T, n_docs)
-    cu_T = _per_doc(seg.doc, ln * (n * (n - 1)).sum(axis=0) / (m - 1), n_docs)[:, 0]
-    coded_i = ~gap_i
-    others = (coded_i.sum(axis=0)[None, :] - coded_i) > 0  # m x S: some other coder has a unit here
-    prefix = np.zeros((m, len(ln) + 1))
-    prefix[:, 1:] = np.cumsum(ln[None, :] * others, axis=1)
-    lo, hi = np.searchsorted(seg.bounds, s.start), np.searchsorted(seg.bounds, s.end)
-    pairable = prefix[s.coder, hi] - prefix[s.coder, lo]
-    cu_corr = np.zeros((n_docs, n_codes))
-    np.add.at(cu_corr, (s.doc, s.code), pairable**2)
+    own_edge = np.zeros((m, n_seg + 1), dtype=bool)
+    own_edge[:, np.searchsorted(seg.bounds, s.offsets)] = True
+    own_edge[s.coder, np.searchsorted(seg.bounds, s.start)] = True
+    own_edge[s.coder, np.searchsorted(seg.bounds, s.end)] = True
+    section = np.cumsum(own_edge[:, :n_seg].ravel()) - 1  # coder-major, so sections never span coders
+    sec_len = np.bincount(section, weights=np.tile(ln, m))
+    first = np.flatnonzero(own_edge[:, :n_seg].ravel())
+    sec_value = value.ravel()[first]
+    sec_doc = np.tile(seg.doc, m)[first]
+    all_corr = np.zeros((n_docs, n_values))
+    np.add.at(all_corr, (sec_doc, sec_value), np.where(sec_value == 0, sec_len, sec_len**2))
+    others = (n_coded[None, :] - (value > 0)) > 0  # m x S: some other coder has a unit here
+    pairable = np.bincount(section, weights=(ln[None, :] * others).ravel(), minlength=len(sec_len))
+    cu_corr = np.zeros((n_docs, n_values))
+    np.add.at(cu_corr, (sec_doc, sec_value), np.where(sec_value == 0, 0.0, pairable**2))
+    cu_corr = cu_corr[:, 1:]
 
     st = _Stats(n_docs, m, list(s.codes), s.lengths.astype(np.float64), b_S, b_X, b_Q, all_r, all_T, all_corr,
                 cu_r, cu_T, cu_corr, *_krippendorff_1995(s))
