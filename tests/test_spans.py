@@ -325,6 +325,16 @@ def test_span_reports_terminal_markdown_html(tmp_path, run):
     assert json.loads((tmp_path / "r.json").read_text())["meta"]["unit"] == "span"
 
 
+def test_the_span_template_is_shipped_and_asks_for_exact_quotes_per_stretch():
+    from assistcode.prompts import get_template
+
+    t = get_template("span")
+    assert t.output == "codes" and t.version == 1
+    text = t.render(segment={"id": "1", "text": TEXT_A, "speaker": None}, codes=[{"id": "safety", "name": "S",
+                    "definition": "", "include": "", "exclude": "", "examples": []}], codebook_name="c", examples=[]).text
+    assert "repeat a code for each of its stretches" in text and TEXT_A in text
+
+
 def test_eval_spans_with_one_coder_says_so(tmp_path, run):
     project = spans_project(tmp_path)
     a = doc_ids(project)["ward-a"]
@@ -332,3 +342,5 @@ def test_eval_spans_with_one_coder_says_so(tmp_path, run):
     project.close()
     r = run("eval", "--spans", "--project", tmp_path / "proj")
     assert r.code == 2 and "only 1 coder with spans (Ann): nothing to compare" in r.err
+    r = run("eval", "--spans", "--by", "role", "--project", tmp_path / "proj")
+    assert r.code == 2 and "--rollup, --by and --no-cluster do not apply" in r.err

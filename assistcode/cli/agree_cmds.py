@@ -195,6 +195,11 @@ def eval_cmd(coders: tuple[str, ...], reference: str | None, rollup: int | None,
         _learning_curve(project_dir, train_with, sizes, code, seed, n_boot, ci_level, as_json, json_out)
         return
     if spans:
+        if rollup or by or no_cluster:
+            from ..errors import InputError
+
+            raise InputError("--spans compares spans on whole documents: --rollup, --by and --no-cluster do not apply",
+                             field="--spans")
         _eval_spans(project_dir, _split_columns(coders) or None, reference, n_boot, seed, ci_level, as_json,
                     markdown, html, json_out, output)
         return
