@@ -245,6 +245,15 @@ def test_a_malformed_reply_is_asked_again_in_a_new_batch(proj):
         assert len(sent(server)) == 2 and sent(server)[0] == sent(server)[1]  # the same request, once more
 
 
+def test_a_refused_structured_output_mode_is_asked_in_the_next(proj):
+    with FakeOpenAIServer(Plan(reject_json_schema=True, batch={"complete_after": 0.02})) as server:
+        r = code_project(proj, config(server))
+        assert r.counts["ok"] == N and len(server.batches.order) == 2 and len(sent(server)) == 2 * N
+        assert r.run.manifest["provider"]["structured_output"] == "json_object"
+        modes = {e["response_format"] for e in server.log}
+        assert modes == {"json_schema", "json_object"}
+
+
 # -- refusals up front -------------------------------------------------------------------------------------------------------
 def test_batch_api_refusals(proj):
     with serve() as server:

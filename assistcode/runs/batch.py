@@ -230,7 +230,7 @@ class BatchRun:
 
     async def run(self) -> Any:
         e = self.engine
-        inner = e.provider  # the openai provider, built as a synchronous run builds it
+        inner = self.inner = e.provider  # the openai provider, built as a synchronous run builds it
         transport = Transport(inner, e.config.local_only, e.config.timeout)
         existing = rs.find_run(self.db, e.fingerprint(self.segments))
         run_id = existing.id if existing else None
@@ -361,6 +361,7 @@ class BatchRun:
         lines = (await transport.lines(getattr(batch, "output_file_id", None), "output file")
                  + await transport.lines(getattr(batch, "error_file_id", None), "error file"))
         got: Ingested = read_results(lines, bs.held_by(self.db, sub.id), bs.known_ids(self.db, sub.run_id))
+        self._downgrade_if_refused(got)
         missing = {"expired": "the batch expired (24 h) before this request ran",
                    "cancelled": "the batch was cancelled before this request ran",
                    "failed": f"batch file rejected by the API: {batch_errors(batch)}"}.get(
@@ -374,6 +375,16 @@ class BatchRun:
             ("malformed_lines", "malformed lines skipped"), ("unknown_ids", "lines naming no request of the run skipped"),
             ("duplicates", "duplicate results skipped")) if counts[k]]
         self.note(f"batch: {sub.batch_id} {batch.status}: " + ", ".join(parts))
+
+    def _downgrade_if_refused(self, got: Ingested) -> None:
+        """A server that refuses the structured-output mode (llama.cpp's answers json_schema with HTTP 500): the next
+        requests ask in the next mode, as a synchronous run's provider does (their bodies differ: new requests)."""
+        from ..providers.openai_compat import REFUSAL
+
+        mode = self.inner.mode
+        refused = [o.error for o in got.outcomes.values() if o.reply is None and o.error and REFUSAL.search(o.error)]
+        if refused and mode != "prompt" and self.inner._downgrade(mode):
+            self.note(f"batch: the endpoint refused {mode} ({refused[0][:120]}); asking in {self.inner.mode} mode")
 
     # -- the end -------------------------------------------------------------------------------------------------------
     def _finish(self, result: Any, run_id: int | None, provider: BatchProvider, waiting: bool = False) -> Any:
