@@ -267,10 +267,14 @@ def read_spans(db: sqlite3.Connection, coders: Sequence[str] | None = None) -> l
 
 
 def seen_documents(db: sqlite3.Connection, coders: Sequence[str]) -> dict[str, set[str]]:
-    """coder -> documents the coder coded spans on or saw segments of."""
+    """coder -> documents the coder saw: those an import of the coder's spans names (a file speaks for each of its
+    coders on every document it names: no span there is no code), and those the coder saw segments of."""
     out: dict[str, set[str]] = {c: set() for c in coders}
     for c in coders:
         out[c].update(r[0] for r in db.execute("SELECT DISTINCT document_id FROM span_codings WHERE coder = ?", (c,)))
+        out[c].update(r[0] for r in db.execute(
+            "SELECT DISTINCT document_id FROM span_codings WHERE import_id IN "
+            "(SELECT DISTINCT import_id FROM span_codings WHERE coder = ? AND import_id IS NOT NULL)", (c,)))
         out[c].update(r[0] for r in db.execute("SELECT DISTINCT s.document_id FROM seen v JOIN segments s "
                                                "ON s.id = v.segment_id WHERE v.coder = ?", (c,)))
     return out

@@ -335,6 +335,18 @@ def test_the_span_template_is_shipped_and_asks_for_exact_quotes_per_stretch():
     assert "repeat a code for each of its stretches" in text and TEXT_A in text
 
 
+def test_a_document_a_spans_file_names_counts_as_seen_by_each_of_its_coders(tmp_path, run):
+    project = spans_project(tmp_path)
+    ids = doc_ids(project)
+    a, b = ids["ward-a"], ids["ward-b"]
+    import_span_file(project, write_csv(tmp_path / "f.csv", [[a, 3, 20, "Ann", "safety"], [a, 3, 20, "Bob", "safety"],
+                                                             [b, 3, 20, "Ann", "safety"]]))  # Bob: nothing on b
+    project.close()
+    res = run("eval", "--spans", "--json", "--n-boot", "0", "--project", tmp_path / "proj").json()
+    assert res["meta"]["n_documents"] == 2 and not any("left out" in n for n in res["notes"])
+    assert res["overall"][0]["estimates"][0]["value"] < 1  # Bob's "no code" on b is a disagreement
+
+
 def test_eval_spans_with_one_coder_says_so(tmp_path, run):
     project = spans_project(tmp_path)
     a = doc_ids(project)["ward-a"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 from ..errors import AgreementError, InputError
@@ -104,7 +104,8 @@ def _estimate(statistic: str, value: Any, interval: tuple[float, float] | None, 
 
 
 def _group(data: SpanData, coders: list[str], opts: SpanEvalOptions) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(point estimates as a dict, intervals by key) of the unitizing family for one group of coders."""
+    """(point estimates as a dict, intervals by key; none where ``opts.n_boot`` is 0) of the unitizing family for
+    one group of coders."""
     from ..agreement.coefficients import AgreementWarning
     from ..agreement.unitizing import unitizing_alpha, unitizing_intervals
 
@@ -155,12 +156,21 @@ def evaluate_spans(data: SpanData, options: SpanEvalOptions | None = None) -> di
         raise InputError(f"no span coder named {reference!r}", field="--reference",
                          hint="span coders: " + ", ".join(data.coders))
     cache: dict[tuple[str, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+    points: dict[tuple[str, ...], dict[str, Any]] = {}
 
     def group(coders: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         key = tuple(coders)
         if key not in cache:
             cache[key] = _group(data, coders, opts)
         return cache[key]
+
+    def point(coders: list[str]) -> dict[str, Any]:  # no intervals: the place among the humans needs none
+        key = tuple(coders)
+        if key in cache:
+            return cache[key][0]
+        if key not in points:
+            points[key] = _group(data, coders, replace(opts, n_boot=0))[0]
+        return points[key]
 
     def overall(name: str, coders: list[str]) -> dict[str, Any]:
         values, intervals = group(coders)
@@ -202,7 +212,7 @@ def evaluate_spans(data: SpanData, options: SpanEvalOptions | None = None) -> di
     place = []
     if models and len(humans) >= 2:
         for c in humans + models:
-            vals = [_number(group([c, h])[0].get("u_alpha")) if c != h else None for h in humans]
+            vals = [_number(point([c, h]).get("u_alpha")) if c != h else None for h in humans]
             vals = [v for v in vals if v is not None]
             place.append({"coder": c, "kind": data.kinds[c],
                           "mean_alpha_with_humans": sum(vals) / len(vals) if vals else None})
