@@ -173,12 +173,12 @@ class RayProvider:
                 results = await actor.complete_many.remote(items)
             except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError) as exc:
                 # the worker died with the batch: a new one takes its place, and the batch goes again
-                self.workers_lost += 1
                 self.batches_rerun += 1
-                if self.actors[i] is actor:
+                if self.actors[i] is actor:  # the first of its batches to come back failed: replace it once
+                    self.workers_lost += 1
                     self.actors[i] = self._new_actor()
                     self.load[i] = 0
-                if self.workers_lost > 4 * self.size:
+                if self.batches_rerun > 8 * self.size * BATCH_MAX:
                     for _, _, f in batch:
                         if not f.done():
                             f.set_result(("error", f"Ray workers keep dying: {exc}"))

@@ -1,0 +1,310 @@
+"""Corpora past one machine (issue 15): one process, two endpoints, Ray, and the Batch API, on the same corpus.
+
+The testing server runs in its own processes with 200 ms per call; each endpoint gets 32 calls in flight (the
+engine's concurrency is 32 per endpoint). Every arm codes a fresh copy of the same project (no cache shared) in a
+child process, the one that writes the store, whose peak RSS is read from the kernel at its end:
+
+- ``one``: the one-process engine, one endpoint, concurrency 32;
+- ``two``: the one-process engine, two endpoints (two server processes), concurrency 64;
+- ``ray``: ``--executor ray`` on a local cluster of 2 CPUs (2 workers), the same two endpoints, concurrency 64; its
+  overhead per segment is its wall time less that of ``two``, over the segments;
+- ``ray_kill``: the same, with one worker killed (SIGKILL) when half the segments are stored: rows stored twice;
+- ``resume``: ``two`` killed (SIGKILL) when half the segments are stored, then the same run again: requests sent
+  again for segments stored before the kill (each request names its segment), then once more on the finished run;
+- ``small``: ``one`` on ``--small`` segments, for the writer's peak memory at 20,000 against 2,000;
+- ``batch``: the Batch API against the testing server's scripted completion, when it exists (see below).
+
+Wall times are the engine's own (from its first call; Ray's start-up and the interpreter's are reported apart) as a
+ratio to the ideal ``calls x latency / total concurrency``.
+
+    python eval/bench/scale_bench.py [--segments 20000] [--small 2000] [--arms one,two,...] [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import emit  # noqa: E402
+
+ARMS = ("one", "two", "ray", "ray_kill", "resume", "small", "batch")
+TAG = re.compile(r"\bS(\d{6})\b")
+
+
+# -- the corpus and the servers ----------------------------------------------------------------------------------------
+def make_project(folder: Path, segments: int) -> Path:
+    """A project of ``segments`` turns (20 per document), each naming itself ``S000123``; returns its folder."""
+    from assistcode.project import Project
+
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    words = ["safety on the ward", "leadership and who decides", "the workload is heavy", "nothing much", "safety and leadership"]
+    for d in range(-(-segments // 20)):
+        turns = range(d * 20, min(segments, d * 20 + 20))
+        (corpus / f"i{d:05d}.txt").write_text("\n".join(f"P: S{t:06d} {words[t % len(words)]}." for t in turns))
+    (folder / "cb.yaml").write_text("codes:\n  - id: safety\n    definition: keeping patients safe\n"
+                                    "  - id: leadership\n    definition: who leads\n  - id: workload\n"
+                                    "    definition: too much to do\n")
+    project = Project.init(folder / "proj")
+    project.import_corpus([corpus])
+    project.import_codebook(folder / "cb.yaml")
+    with project.db:
+        project.db.execute("UPDATE segments SET role = NULL")  # a plain corpus: every turn coded, no context
+    project.close()
+    shutil.rmtree(corpus)
+    return folder / "proj"
+
+
+class Server:
+    """``python -m assistcode.testing.server`` in its own process."""
+
+    def __init__(self, latency: float) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "assistcode.testing.server", "--plan",
+                                      json.dumps({"latency": latency})], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+        self.base_url = json.loads(self.proc.stdout.readline())["base_url"]  # type: ignore[union-attr]
+        self.root = self.base_url.rsplit("/v1", 1)[0]
+
+    def log(self) -> list[dict[str, Any]]:
+        return json.loads(urllib.request.urlopen(self.root + "/_control/log", timeout=120).read())
+
+    def warm_up(self, n: int = 64) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import openai
+
+        client = openai.OpenAI(base_url=self.base_url, api_key="not-needed", max_retries=0)
+        msgs = [{"role": "user", "content": "warm-up"}]
+        with ThreadPoolExecutor(32) as ex:
+            list(ex.map(lambda _: client.chat.completions.create(model="warm", messages=msgs), range(n)))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def tags(entries: list[dict[str, Any]]) -> list[str]:
+    return [m.group(1) for e in entries if e.get("kind") == "chat" for m in [TAG.search(e.get("last_message", ""))] if m]
+
+
+def stored(project: Path) -> tuple[int, int, set[str]]:
+    """(rows, distinct segments, their tags) of the project's run_segments, read beside the writer."""
+    db = sqlite3.connect(f"file:{project / 'assistcode.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = db.execute("SELECT r.segment_id, s.text FROM run_segments r JOIN segments s ON s.id = r.segment_id").fetchall()
+    finally:
+        db.close()
+    found = {m.group(1) for _, text in rows for m in [TAG.search(text)] if m}
+    return len(rows), len({r[0] for r in rows}), found
+
+
+def stored_count(project: Path) -> int:
+    try:
+        db = sqlite3.connect(f"file:{project / 'assistcode.db'}?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute("SELECT count(*) FROM run_segments").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+# -- one arm, in a child process ------------------------------------------------------------------------------------
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Code ``spec["project"]``; what the writer saw, and its peak RSS."""
+    import threading
+
+    from assistcode.project import Project
+    from assistcode.runs.engine import Engine, RunConfig, code_project
+
+    started = time.perf_counter()
+    urls = spec["urls"]
+    config = RunConfig(provider="openai", model="fake", base_url=urls[0], replicas=tuple(urls[1:]), api_key="not-needed",
+                       concurrency=spec["concurrency"], timeout=30, executor=spec.get("executor", "process"))
+    project = Project(Path(spec["project"]))
+    provider = None
+    provider_s = 0.0
+    if config.executor == "ray":
+        t0 = time.perf_counter()
+        provider = Engine(project.db, project.codebook(), config, project_dir=project.path).provider
+        provider_s = time.perf_counter() - t0
+    killed: list[int] = []
+    if spec.get("kill_worker_at"):
+        victim = provider.worker_pids()[0]  # type: ignore[union-attr]
+
+        def kill() -> None:
+            while stored_count(Path(spec["project"])) < spec["kill_worker_at"]:
+                time.sleep(0.2)
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+        threading.Thread(target=kill, daemon=True).start()
+    result = code_project(project, config, provider=provider)
+    manifest = result.run.manifest if result.run else {}
+    out = {"seconds": result.seconds, "calls": result.calls, "cache_hits": result.cache_hits,
+           "ok": result.counts.get("ok"), "failed": result.counts.get("failed"),
+           "already_finished": result.already_finished, "resumed": result.resumed,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "ray_start_s": provider_s, "child_s": time.perf_counter() - started,
+           "endpoints": (manifest.get("provider") or {}).get("endpoints"),
+           "executor": (manifest.get("provider") or {}).get("executor"), "workers_killed": len(killed)}
+    project.close()
+    return out
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
+                         cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"arm failed ({out.returncode}): {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- the bench -----------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--segments", type=int, default=20000)
+    p.add_argument("--small", type=int, default=2000, help="segments of the memory comparison")
+    p.add_argument("--latency", type=float, default=0.2)
+    p.add_argument("--per-endpoint", type=int, default=32, help="calls in flight per endpoint")
+    p.add_argument("--arms", default=",".join(ARMS))
+    p.add_argument("--json", type=Path)
+    p.add_argument("--merge", action="store_true", help="keep the other arms of an earlier --json file")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return 0
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    for a in arms:
+        if a not in ARMS:
+            p.error(f"unknown arm {a!r}; arms: {', '.join(ARMS)}")
+    n, lat, per = args.segments, args.latency, args.per_endpoint
+    result: dict[str, Any] = {"segments": n, "latency_s": lat, "in_flight_per_endpoint": per, "arms": {},
+                              "load_average_start": os.getloadavg()}
+    if args.merge and args.json and args.json.exists():
+        earlier = json.loads(args.json.read_text())
+        if earlier.get("segments") != n:
+            p.error(f"--merge: {args.json} has {earlier.get('segments')} segments, not {n}")
+        result = {**earlier, "arms": {**earlier.get("arms", {})}}
+    servers = [Server(lat), Server(lat)]
+    for s in servers:
+        s.warm_up()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            template = make_project(Path(tmp) / "template", n)
+            result["import_s"] = time.perf_counter() - t0
+
+            def fresh(name: str, source: Path = template) -> Path:
+                dest = Path(tmp) / name
+                shutil.copytree(source.parent, dest)
+                return dest / "proj"
+
+            def arm(name: str, urls: list[str], segments: int, **extra: Any) -> dict[str, Any]:
+                concurrency = per * len(urls)
+                before = [len(s.log()) for s in servers]
+                out = run_child({"project": str(extra.pop("project", None) or fresh(name)), "urls": urls,
+                                 "concurrency": concurrency, **extra})
+                made = sum(len(s.log()) - b for s, b in zip(servers, before))
+                ideal = out["calls"] * lat / concurrency
+                out.update(segments=segments, concurrency=concurrency, server_calls=made, ideal_s=ideal,
+                           ratio_to_ideal=out["seconds"] / ideal if ideal else None,
+                           load_average=os.getloadavg())
+                result["arms"][name] = out
+                print(f"{name}: {out['seconds']:.1f} s, {out['ratio_to_ideal'] or 0:.3f}x ideal, "
+                      f"{out['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+                return out
+
+            one_url, two_urls = [servers[0].base_url], [s.base_url for s in servers]
+            if "one" in arms:
+                arm("one", one_url, n)
+            if "two" in arms:
+                arm("two", two_urls, n)
+            if "ray" in arms:
+                arm("ray", two_urls, n, executor="ray")
+                if "two" in result["arms"]:
+                    extra_s = result["arms"]["ray"]["seconds"] - result["arms"]["two"]["seconds"]
+                    result["ray_overhead_ms_per_segment"] = 1000 * extra_s / n
+            if "ray_kill" in arms:
+                proj = fresh("ray_kill")
+                out = arm("ray_kill", two_urls, n, executor="ray", kill_worker_at=n // 2, project=proj)
+                rows, distinct, _ = stored(proj)
+                out.update(rows=rows, distinct_segments=distinct, duplicates=rows - distinct)
+            if "resume" in arms:
+                result["arms"]["resume"] = resume(fresh("resume"), servers, two_urls, n, per)
+            if "small" in arms:
+                small_template = make_project(Path(tmp) / "small_template", args.small)
+                arm("small", one_url, args.small, project=fresh("small", small_template))
+                if "one" in result["arms"]:
+                    result["writer_peak_rss_ratio_large_to_small"] = (result["arms"]["one"]["peak_rss_mb"]
+                                                                      / result["arms"]["small"]["peak_rss_mb"])
+            if "batch" in arms:
+                result["arms"]["batch"] = batch_arm(fresh("batch"), n, lat)
+    finally:
+        for s in servers:
+            s.stop()
+    result["targets"] = {
+        "two endpoints within 1.2x of ideal": _target(result["arms"].get("two", {}).get("ratio_to_ideal"), 1.2),
+        "Ray overhead under 2 ms per segment": _target(result.get("ray_overhead_ms_per_segment"), 2.0),
+        "0 duplicates after a worker is killed": _target(result["arms"].get("ray_kill", {}).get("duplicates"), 0),
+        "0 requests re-sent on resume": _target(result["arms"].get("resume", {}).get("resent_for_stored"), 0),
+        "writer peak memory at 20,000 within 10% of 2,000": _target(result.get("writer_peak_rss_ratio_large_to_small"), 1.10),
+    }
+    emit(result, args.json)
+    return 0
+
+
+def _target(value: float | None, at_most: float) -> str:
+    if value is None:
+        return "not measured"
+    return ("met" if value <= at_most else "missed") + f" ({value:.3f})"
+
+
+def resume(proj: Path, servers: list[Server], urls: list[str], n: int, per: int) -> dict[str, Any]:
+    """Kill the writer (SIGKILL) when half the segments are stored; run it again; and once more."""
+    spec = json.dumps({"project": str(proj), "urls": urls, "concurrency": per * len(urls)})
+    before = sum(len(s.log()) for s in servers)
+    proc = subprocess.Popen([sys.executable, __file__, "--child", spec], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    while stored_count(proj) < n // 2 and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    rows_before, _, stored_tags = stored(proj)
+    marks = [len(s.log()) for s in servers]
+    first_calls = sum(marks) - before
+    again = run_child(json.loads(spec))
+    asked = [t for s, m in zip(servers, marks) for t in tags(s.log()[m:])]
+    third = run_child(json.loads(spec))
+    rows, distinct, _ = stored(proj)
+    return {"killed_after_rows": rows_before, "calls_before_kill": first_calls, "resume": again,
+            "requests_on_resume": len(asked), "resent_for_stored": len(set(asked) & stored_tags),
+            "rows": rows, "duplicates": rows - distinct,
+            "same_command_on_finished_run": {"calls": third["calls"], "already_finished": third["already_finished"]}}
+
+
+def batch_arm(proj: Path, n: int, latency: float) -> dict[str, Any]:
+    """The Batch API arm: measured through the batch engineer's function when it exists (issue 15 item 1)."""
+    return {"measured": False, "reason": "the Batch API path (issue 15 item 1) was not available to this benchmark"}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
