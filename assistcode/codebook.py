@@ -17,75 +17,99 @@ YAML::
 CSV or XLSX (first sheet): a header with ``id,name`` and any of ``definition,include,exclude,examples,parent,color``;
 several examples in one cell are separated by `` | ``. Other column names are mapped with ``columns``
 (``--columns id=code,definition=description``).
+
+Stored, each codebook is a version keyed by its hash (:func:`store_codebook`); the project's current version is
+the last one stored or chosen (:func:`stored_codebook`, :func:`codebook_versions`).
 """
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import json
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from . import safeyaml
-from .errors import CodebookError
+from .errors import CodebookError, ProjectError
+from .ids import canonical_json
 from .model import Code, Codebook
+from .store.db import now, transaction
 from .textio import decode_bytes
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    CodeSpec = Any  # the pydantic model built by _specs()
 
 CSV_COLUMNS = ("id", "name", "definition", "include", "exclude", "examples", "parent", "color")
 
 
-class CodeSpec(BaseModel):
-    """One code as written in a codebook file."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    id: str
-    """Short, stable identifier used in annotations and model replies."""
-    name: str = ""
-    """Human-readable name; defaults to the id."""
-    definition: str = ""
-    include: str = ""
-    """When to apply the code."""
-    exclude: str = ""
-    """When not to apply it, even though it looks close."""
-    examples: list[str] = Field(default_factory=list)
-    parent: str | None = None
-    color: str | None = None
-    children: list["CodeSpec"] = Field(default_factory=list)
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, (int, float)) else v
-
-    @field_validator("examples", mode="before")
-    @classmethod
-    def _examples_list(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else ([] if v is None else v)
+class _Specs(NamedTuple):
+    CodeSpec: Any
+    CodebookSpec: Any
+    LineLoader: Any
+    ValidationError: Any
 
 
-class CodebookSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = ""
-    description: str = ""
-    exclusive: bool = False
-    """At most one code per unit (scoring with ``score-choice``; calibration proposes the most probable)."""
-    codes: list[CodeSpec]
+@functools.cache
+def _specs() -> _Specs:
+    """The pydantic models of a codebook file and its line-recording YAML loader, built when a codebook file is first
+    read: pydantic and PyYAML never load for a command that only reads the stored codebook."""
+    import yaml
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+    from . import safeyaml
 
-class _LineLoader(safeyaml.SafeLoader):
-    """A YAML loader that records each mapping's line as ``__line__``."""
+    class CodeSpec(BaseModel):
+        """One code as written in a codebook file."""
 
+        model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+        id: str
+        """Short, stable identifier used in annotations and model replies."""
+        name: str = ""
+        """Human-readable name; defaults to the id."""
+        definition: str = ""
+        include: str = ""
+        """When to apply the code."""
+        exclude: str = ""
+        """When not to apply it, even though it looks close."""
+        examples: list[str] = Field(default_factory=list)
+        parent: str | None = None
+        color: str | None = None
+        children: list["CodeSpec"] = Field(default_factory=list)
 
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
+        @field_validator("id", mode="before")
+        @classmethod
+        def _id_text(cls, v: Any) -> Any:
+            return str(v) if isinstance(v, (int, float)) else v
 
+        @field_validator("examples", mode="before")
+        @classmethod
+        def _examples_list(cls, v: Any) -> Any:
+            return [v] if isinstance(v, str) else ([] if v is None else v)
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    class CodebookSpec(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str = ""
+        description: str = ""
+        exclusive: bool = False
+        """At most one code per unit (scoring with ``score-choice``; calibration proposes the most probable)."""
+        codes: list[CodeSpec]
+
+    class _LineLoader(safeyaml.SafeLoader):
+        """A YAML loader that records each mapping's line as ``__line__``."""
+
+    def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+        mapping = loader.construct_mapping(node, deep=True)
+        mapping["__line__"] = node.start_mark.line + 1
+        return mapping
+
+    _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+    CodeSpec.model_rebuild()
+    return _Specs(CodeSpec, CodebookSpec, _LineLoader, ValidationError)
 
 
 def _strip_lines(value: Any, lines: dict[tuple, int], path: tuple = ()) -> Any:
@@ -162,7 +186,10 @@ def _raise_validation(exc: ValidationError, path: Path, lines: dict[tuple, int])
 
 
 def load_yaml(path: Path, text: str) -> Codebook:
-    raw = safeyaml.load(text, path, loader=_LineLoader, error=CodebookError)
+    from . import safeyaml
+
+    specs = _specs()
+    raw = safeyaml.load(text, path, loader=specs.LineLoader, error=CodebookError)
     lines: dict[tuple, int] = {}
     if isinstance(raw, list):
         raw = {"codes": raw}
@@ -172,8 +199,8 @@ def load_yaml(path: Path, text: str) -> Codebook:
     if not data.get("name"):
         data["name"] = path.stem
     try:
-        spec = CodebookSpec.model_validate(data)
-    except ValidationError as exc:
+        spec = specs.CodebookSpec.model_validate(data)
+    except specs.ValidationError as exc:
         _raise_validation(exc, path, lines)
         raise
     entries: list[tuple[CodeSpec, str | None, int | None]] = []
@@ -234,6 +261,7 @@ def _load_rows(path: Path, header: list[str], rows: Any, columns: dict[str, str]
     if "id" not in fields:
         raise CodebookError("no 'id' column", path=path, line=1, field="id",
                             hint="name the column that holds the codes: --columns id=COLUMN")
+    specs = _specs()
     entries: list[tuple[CodeSpec, str | None, int | None]] = []
     line = 1
     for line, row in rows:
@@ -244,8 +272,8 @@ def _load_rows(path: Path, header: list[str], rows: Any, columns: dict[str, str]
         parent = values.pop("parent", "") or None
         color = values.pop("color", "") or None
         try:
-            spec = CodeSpec(**values, examples=examples, parent=parent, color=color)
-        except ValidationError as exc:
+            spec = specs.CodeSpec(**values, examples=examples, parent=parent, color=color)
+        except specs.ValidationError as exc:
             _raise_validation(exc, path, {(): line})
             raise
         entries.append((spec, parent, line))
@@ -299,4 +327,49 @@ def dump_yaml(codebook: Codebook) -> str:
     if codebook.exclusive:
         body["exclusive"] = True
     body["codes"] = codes
+    import yaml
+
     return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+
+
+# -- storage: the ``codebooks`` table and the project's current version --------------------------------------------
+def store_codebook(db: sqlite3.Connection, codebook: Codebook, source: str | None = None) -> bool:
+    """Store a codebook version (once per hash) and make it current. Returns whether it was new."""
+    with transaction(db):
+        exists = db.execute("SELECT 1 FROM codebooks WHERE hash = ?", (codebook.hash,)).fetchone()
+        if not exists:
+            seq = db.execute("SELECT coalesce(max(seq), 0) + 1 FROM codebooks").fetchone()[0]
+            db.execute(
+                "INSERT INTO codebooks (hash, seq, name, description, body, source, created_at, exclusive) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (codebook.hash, seq, codebook.name, codebook.description,
+                 canonical_json([c.as_dict() for c in codebook.codes]), source, now(), int(codebook.exclusive)),
+            )
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('current_codebook', ?)", (codebook.hash,))
+    return not exists
+
+
+def stored_codebook(db: sqlite3.Connection, version: str | None = None) -> Codebook:
+    """The current codebook, or the stored version whose hash starts with ``version``."""
+    if version is None:
+        row = db.execute("SELECT value FROM meta WHERE key = 'current_codebook'").fetchone()
+        if row is None:
+            raise ProjectError("this project has no codebook yet")
+        version = row[0]
+    rows = db.execute("SELECT name, description, body, exclusive FROM codebooks WHERE hash LIKE ?",
+                      (version + "%",)).fetchall()
+    if len(rows) != 1:
+        raise ProjectError(f"{'no' if not rows else 'more than one'} codebook version matches {version!r}")
+    name, description, body, exclusive = rows[0]
+    codes = tuple(Code(**{**c, "examples": tuple(c["examples"])}) for c in json.loads(body))
+    return Codebook(name=name, codes=codes, description=description, exclusive=bool(exclusive))
+
+
+def codebook_versions(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every stored version, oldest first: seq, hash, name, number of codes, source, when, whether current."""
+    current = db.execute("SELECT value FROM meta WHERE key = 'current_codebook'").fetchone()
+    return [
+        {"seq": r[0], "hash": r[1], "name": r[2], "codes": len(json.loads(r[3])), "source": r[4],
+         "created_at": r[5], "current": bool(current and current[0] == r[1])}
+        for r in db.execute("SELECT seq, hash, name, body, source, created_at FROM codebooks ORDER BY seq")
+    ]

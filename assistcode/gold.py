@@ -1,19 +1,34 @@
-"""Human codes from files: long, wide and one-hot layouts, parsed into one table of (unit, coder, code) rows.
+"""Human codes: long, wide and one-hot layouts, parsed into one table of (unit, coder, code) rows, and stored.
 
-A row with ``code=None`` records that the coder saw the unit and applied no code. Units are the file's own keys;
-:mod:`assistcode.project` maps them onto segments (a segment id, or the key of a one-segment document).
+Sources are files (CSV, TSV, JSONL, Parquet, XLSX), pandas DataFrames or Hugging Face ``datasets.Dataset`` objects.
+A row with ``code=None`` records that the coder saw the unit and applied no code. Units are the source's own keys;
+:func:`store_gold` maps them onto segments (a segment id, or the key of a one-segment document) and owns the
+``seen``, ``annotations`` and ``coders`` rows of human imports.
 """
 from __future__ import annotations
 
 import csv
 import fnmatch
+import json
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence, Union
 
-from .errors import GoldError
+from .corpus import SEGMENTS_OF_DOCUMENT
+from .errors import GoldError, ProjectError
+from .model import Code, Codebook
 from .readers.tabular import KEY_SEP, cell_text, jsonl_problem, unit_key
+from .store.db import now, transaction
 from .textio import sniff_file_encoding
+
+if TYPE_CHECKING:
+    from .project import Project
+
+GoldSource = Union[str, Path, Any]
+"""A file path, a pandas DataFrame or a ``datasets.Dataset`` (see :func:`assistcode.frames.as_frame`)."""
+FRAME_NAME = "dataframe"
+"""How errors and the import log name a table given in memory (rows are numbered from 1)."""
 
 Layout = Literal["long", "wide", "onehot"]
 
@@ -117,8 +132,23 @@ def code_changes(stored: dict[tuple[str, str], frozenset[str]],
     return changes
 
 
-def read_records(path: str | Path, encoding: str | None = None) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """Header and (line, row) pairs of a CSV/TSV (with file line numbers), JSONL, Parquet or XLSX file."""
+def _name(source: GoldSource) -> Path:
+    """What messages call a source: its path, or ``dataframe`` for a table in memory."""
+    from .frames import is_table
+
+    return Path(FRAME_NAME) if is_table(source) else Path(source)
+
+
+def read_records(path: GoldSource, encoding: str | None = None) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """Header and (line, row) pairs of a CSV/TSV (with file line numbers), JSONL, Parquet or XLSX file, or of a
+    DataFrame or ``datasets.Dataset`` (rows numbered from 1)."""
+    from .frames import as_frame, is_table
+
+    if is_table(path):
+        frame = as_frame(path)
+        frame = frame.astype(object).where(frame.notna(), None)
+        return [str(c) for c in frame.columns], ((i + 1, {str(k): v for k, v in r.items()})
+                                                 for i, r in enumerate(frame.to_dict("records")))
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.exists():
@@ -186,11 +216,11 @@ def _need(header: Sequence[str], columns: Sequence[str], path: Path, option: str
             raise GoldError(f"no column named {c!r}", path=path, line=1, field=option, hint="columns: " + ", ".join(header))
 
 
-def read_long(path: str | Path, *, unit_columns: Sequence[str] = ("segment_id",), coder_column: str = "coder",
+def read_long(path: GoldSource, *, unit_columns: Sequence[str] = ("segment_id",), coder_column: str = "coder",
               code_column: str = "code", encoding: str | None = None, split: str | None = None) -> GoldTable:
     """One row per applied code: (unit, coder, code). A row with an empty code records "seen, no code"."""
-    path = Path(path)
     header, rows = read_records(path, encoding)
+    path = _name(path)
     _need(header, [*unit_columns, coder_column, code_column], path, "columns")
     table = GoldTable(str(path))
     any_empty = False
@@ -214,14 +244,14 @@ def read_long(path: str | Path, *, unit_columns: Sequence[str] = ("segment_id",)
     return table
 
 
-def read_wide(path: str | Path, *, unit_columns: Sequence[str] = ("segment_id",), coders: Sequence[str] | None = None,
+def read_wide(path: GoldSource, *, unit_columns: Sequence[str] = ("segment_id",), coders: Sequence[str] | None = None,
               split: str | None = ";", encoding: str | None = None, empty: Literal["missing", "uncoded"] = "missing") -> GoldTable:
     """One row per unit, one column per coder holding the code (several separated by ``split``).
 
     An empty cell means the coder did not code the unit (``empty="missing"``) or saw it and applied no code
     (``empty="uncoded"``)."""
-    path = Path(path)
     header, rows = read_records(path, encoding)
+    path = _name(path)
     _need(header, unit_columns, path, "--unit-column")
     coder_columns = list(coders) if coders else [c for c in header if c not in unit_columns]
     _need(header, coder_columns, path, "--coders")
@@ -259,12 +289,12 @@ def expand_columns(header: Sequence[str], patterns: Sequence[str]) -> list[str]:
     return out
 
 
-def read_onehot(path: str | Path, *, unit_columns: Sequence[str], coder_column: str,
+def read_onehot(path: GoldSource, *, unit_columns: Sequence[str], coder_column: str,
                 code_columns: Sequence[str] | None = None, encoding: str | None = None) -> GoldTable:
     """One row per (coder, unit), one 0/1 column per code. A coder who rated a unit twice keeps the first rating;
     the repeats are counted."""
-    path = Path(path)
     header, rows = read_records(path, encoding)
+    path = _name(path)
     _need(header, [*unit_columns, coder_column], path, "columns")
     codes = expand_columns(header, code_columns) if code_columns else [c for c in header if c not in (*unit_columns, coder_column)]
     table = GoldTable(str(path))
@@ -290,28 +320,31 @@ def read_onehot(path: str | Path, *, unit_columns: Sequence[str], coder_column: 
     return table
 
 
-def read_gold(path: str | Path, layout: Layout = "long", **options: Any) -> GoldTable:
-    """Parse human codes in the given layout."""
+def read_gold(path: GoldSource, layout: Layout = "long", **options: Any) -> GoldTable:
+    """Parse human codes in the given layout, from a file, a DataFrame or a ``datasets.Dataset``.
+
+    >>> import pandas as pd
+    >>> table = read_gold(pd.DataFrame({"segment_id": ["s1", "s1", "s2"], "coder": ["ann", "ann", "ann"],
+    ...                                 "code": ["safety", "workload", None]}))
+    >>> table.coders, table.units, table.codes
+    (['ann'], ['s1', 's2'], ['safety', 'workload'])
+    """
     readers = {"long": read_long, "wide": read_wide, "onehot": read_onehot}
     if layout not in readers:
         raise GoldError(f"unknown layout {layout!r}", field="--format", hint="long, wide or onehot")
     return readers[layout](path, **options)
 
 
-def new_codes(table: GoldTable, codebook: Any | None) -> list[str]:
+def new_codes(table: GoldTable, codebook: Codebook | None) -> list[str]:
     """Codes the file applies that the codebook has neither as an id nor as a name, in the order first met."""
     known = set() if codebook is None else {c.id for c in codebook.codes} | {c.name for c in codebook.codes}
     return [c for c in dict.fromkeys(r.code for r in table.rows if r.code is not None) if c not in known]
 
 
-def import_adding_codes(project: Any, table: GoldTable, **options: Any) -> tuple[Any, list[str]]:
+def import_adding_codes(project: Project, table: GoldTable, **options: Any) -> tuple[GoldReport, list[str]]:
     """Inductive coding by humans: codes in ``table`` that the current codebook lacks are added (id and name = the
     code as written) to a new codebook version, then the codes are imported, all in one transaction: a file that
     fails to import leaves neither. Returns the import report and the codes added."""
-    from .errors import ProjectError
-    from .model import Code, Codebook
-    from .store.db import transaction
-
     try:
         current = project.codebook()
     except ProjectError:
@@ -324,3 +357,136 @@ def import_adding_codes(project: Any, table: GoldTable, **options: Any) -> tuple
                                              description=base.description, exclusive=base.exclusive))
         report = project.import_gold(table, **options)
     return report, added
+
+
+# -- storing human codes ---------------------------------------------------------------------------------------------
+@dataclass
+class GoldReport:
+    """What an import of human codes did: nothing is left out without being counted here."""
+
+    coders: list[str] = field(default_factory=list)
+    units: int = 0
+    annotations_added: int = 0
+    seen_added: int = 0
+    repeats: int = 0
+    rows_skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    replaced: dict[str, int] = field(default_factory=dict)
+    """coder -> segments whose codes the file replaced (``replace=True``)."""
+    codes_added: int = 0
+    codes_removed: int = 0
+    unchanged: int = 0
+    """(coder, segment) pairs already imported with the same codes."""
+
+
+def resolve_units(db: sqlite3.Connection, table: GoldTable) -> dict[str, list[str]]:
+    """unit -> [segment id]: a segment id, or the key or id of a document with exactly one segment."""
+    resolved: dict[str, list[str]] = {}
+    for unit in table.units:
+        if db.execute("SELECT 1 FROM segments WHERE id = ?", (unit,)).fetchone():
+            resolved[unit] = [unit]
+            continue
+        docs = db.execute("SELECT id FROM documents WHERE key = ? OR id = ?", (unit, unit)).fetchall()
+        if len(docs) == 1:
+            segs = [r[0] for r in db.execute(SEGMENTS_OF_DOCUMENT, (docs[0][0],))]
+            if len(segs) == 1:
+                resolved[unit] = segs
+    return resolved
+
+
+def documents_of(db: sqlite3.Connection, segment_ids: set[str]) -> dict[str, list[str]]:
+    """document id -> all its segment ids, for the documents holding ``segment_ids``."""
+    docs: dict[str, list[str]] = {}
+    for seg in segment_ids:
+        doc = db.execute("SELECT document_id FROM segments WHERE id = ?", (seg,)).fetchone()[0]
+        if doc not in docs:
+            docs[doc] = [r[0] for r in db.execute(SEGMENTS_OF_DOCUMENT, (doc,))]
+    return docs
+
+
+def stored_changes(db: sqlite3.Connection, seen: set[tuple[str, str]],
+                   annotations: list[tuple[str, str, str]]) -> CodeChanges:
+    """What storing (segment, coder) views and their codes would change in the codes already stored."""
+    incoming: dict[tuple[str, str], set[str]] = {(c, s): set() for s, c in seen}
+    for s, c, code in annotations:
+        incoming[(c, s)].add(code)
+    stored: dict[tuple[str, str], set[str]] = {}
+    for coder in {c for _, c in seen}:
+        for (seg,) in db.execute("SELECT segment_id FROM seen WHERE coder = ?", (coder,)):
+            if (coder, seg) in incoming:
+                stored.setdefault((coder, seg), set())
+        for seg, code in db.execute("SELECT segment_id, code FROM annotations WHERE coder = ?", (coder,)):
+            if (coder, seg) in incoming:
+                stored.setdefault((coder, seg), set()).add(code)
+    return code_changes({k: frozenset(v) for k, v in stored.items()}, {k: frozenset(v) for k, v in incoming.items()})
+
+
+def store_gold(db: sqlite3.Connection, table: GoldTable, codebook: Codebook, *, skip_bad: bool = False,
+               coder_kind: str = "human", replace: bool = False) -> GoldReport:
+    """Store human codes, checked against the segments and ``codebook``. All or nothing unless ``skip_bad``, which
+    counts and reports each row left out. Importing a coder again: see :class:`CodeChanges` (codes that differ are
+    refused unless ``replace``)."""
+    names: dict[str, str] = {}
+    for c in codebook.codes:
+        names.setdefault(c.name, c.id)
+    report = GoldReport(coders=table.coders, units=len(table.units), repeats=table.repeats, notes=list(table.notes))
+    units = resolve_units(db, table)
+    seen: set[tuple[str, str]] = set()
+    annotations: list[tuple[str, str, str]] = []
+    for row in table.rows:
+        problem = None
+        if row.unit not in units:
+            problem = GoldError(f"unknown segment {row.unit.replace(chr(31), ' / ')[:80]!r}", path=table.source,
+                                line=row.line, hint="use a segment_id from `assistcode segments`")
+        elif row.code is not None and row.code not in codebook and row.code not in names:
+            problem = GoldError(f"unknown code {row.code!r}", path=table.source, line=row.line, field="code",
+                                hint="codes must be ids (or names) in the project's current codebook; "
+                                     "import-gold --add-codes adds new ones to a new version")
+        if problem:
+            if not skip_bad:
+                raise problem
+            report.rows_skipped += 1
+            report.problems.append(str(problem))
+            continue
+        for seg in units[row.unit]:
+            seen.add((seg, row.coder))
+            if row.code is not None:
+                annotations.append((seg, row.coder, row.code if row.code in codebook else names[row.code]))
+    if not table.explicit_seen:
+        for coder in table.coders:
+            docs = {s for s, c in seen if c == coder}
+            for doc_segments in documents_of(db, docs).values():
+                seen.update((s, coder) for s in doc_segments)
+    changes = stored_changes(db, seen, annotations)
+    if changes.changed and not replace:
+        raise GoldError(changes.refusal(), path=table.source)
+    report.replaced, report.unchanged = changes.per_coder(), changes.unchanged
+    report.codes_added, report.codes_removed = changes.added, changes.removed
+    with transaction(db):
+        # the file's codes replace the coder's on the segments it names and codes differently
+        db.executemany("DELETE FROM annotations WHERE coder = ? AND segment_id = ?", list(changes.changed))
+        cur = db.execute(
+            "INSERT INTO imports (kind, source, created_at) VALUES ('gold', ?, ?)", (Path(table.source).name, now())
+        )
+        import_id = cur.lastrowid
+        for coder in table.coders:
+            existing = db.execute("SELECT kind FROM coders WHERE name = ?", (coder,)).fetchone()
+            if existing and existing[0] != coder_kind:
+                raise GoldError(f"coder {coder!r} already exists as a {existing[0]} coder", path=table.source)
+            db.execute("INSERT OR IGNORE INTO coders (name, kind, created_at) VALUES (?, ?, ?)",
+                       (coder, coder_kind, now()))
+        before = db.total_changes
+        db.executemany("INSERT OR IGNORE INTO seen (segment_id, coder, import_id) VALUES (?, ?, ?)",
+                       [(s, c, import_id) for s, c in sorted(seen)])
+        report.seen_added = db.total_changes - before
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO annotations (segment_id, coder, code, import_id) VALUES (?, ?, ?, ?)",
+            [(s, c, code, import_id) for s, c, code in annotations],
+        )
+        report.annotations_added = db.total_changes - before
+        db.execute("UPDATE imports SET counts = ? WHERE id = ?", (json.dumps(
+            {"annotations_added": report.annotations_added, "seen_added": report.seen_added,
+             "rows_skipped": report.rows_skipped, "repeats": report.repeats}), import_id))
+    return report
