@@ -68,11 +68,12 @@ class RunConfig:
     local_only: bool = False
     examples: list[dict[str, Any]] = field(default_factory=list)
     provider_options: dict[str, Any] = field(default_factory=dict)
-    context_turns: int | None = 0
-    """Preceding turns shown to the model as ``{{ context }}`` (never coded); ``None``: 1 for interviews (segments
-    with roles), else 0."""
-    skip_roles: tuple[str, ...] | None = ()
-    """Roles left uncoded (``interviewer``); ``None``: the interviewer's turns for interviews, nothing otherwise."""
+    context_turns: int | None = None
+    """Preceding turns shown to the model as ``{{ context }}`` (never coded); ``None`` (the default, as in the CLI):
+    1 for interviews (segments with roles), else 0."""
+    skip_roles: tuple[str, ...] | None = None
+    """Roles left uncoded (``interviewer``); ``None`` (the default, as in the CLI): the interviewer's turns for
+    interviews, nothing otherwise; ``()`` codes every role."""
     skip_speakers: tuple[str, ...] = ()
     """Speakers whose turns are left uncoded (case-insensitive)."""
     train_with: str | None = None
