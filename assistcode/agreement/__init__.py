@@ -1,4 +1,11 @@
-"""Inter-rater agreement: pure functions over a coders x units matrix, with bootstrap and analytic uncertainty."""
+"""Inter-rater agreement: pure functions over a coders x units matrix, with bootstrap and analytic uncertainty.
+
+:func:`estimate` gives any coefficient with its interval (``low``, ``high``) and standard error:
+
+>>> e = estimate("cohen_kappa", [[1, 1, 0, 0, 1, 0], [1, 1, 0, 1, 1, 0]], n_boot=200, seed=0)
+>>> round(e.value, 3), e.low <= e.value <= e.high, e.n_units
+(0.667, True, 6)
+"""
 from .coefficients import (
     LEVELS,
     AgreementWarning,
@@ -13,12 +20,16 @@ from .coefficients import (
     set_distance,
     weighted_kappa,
 )
+from .summary import STATISTICS, Estimate, estimate
 
 __all__ = [
     "LEVELS",
     "AgreementWarning",
+    "Estimate",
+    "STATISTICS",
     "brennan_prediger",
     "cohen_kappa",
+    "estimate",
     "fleiss_kappa",
     "gwet_ac1",
     "krippendorff_alpha",
