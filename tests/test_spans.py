@@ -318,6 +318,7 @@ def test_span_reports_terminal_markdown_html(tmp_path, run):
     assert "Overall span agreement" in r.out and "humans (ceiling)" in r.out
     md = (tmp_path / "r.md").read_text()
     assert "## Overall span agreement" in md and "| humans (ceiling) |" in md and "Per code, spans (Ann vs Bob)" in md
+    assert "human ceiling |u-alpha" not in md  # humans alone: their per-code row is the ceiling, not shown twice
     html = (tmp_path / "r.html").read_text()
     assert html.count('aria-label="spans in ward-') == 2  # one strip per document
     a_start, a_end = at(TEXT_A, "Safety comes first")

@@ -203,7 +203,7 @@ def evaluate_spans(data: SpanData, options: SpanEvalOptions | None = None) -> di
                                    "prevalence": sum(covered) / len(covered) if covered else None,
                                    "estimates": [_estimate("|u_alpha", values.get(key), intervals.get(key), data,
                                                            len(coders), opts)]}
-            if len(humans) >= 2:
+            if len(humans) >= 2 and coders != humans:
                 h_values, h_intervals = group(humans)
                 row["ceiling"] = _estimate("|u_alpha", h_values.get(key), h_intervals.get(key), data, len(humans), opts)
             per_code.append(row)
