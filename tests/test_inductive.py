@@ -162,7 +162,7 @@ def test_induce_and_compare_a_run_through_the_cli(run, tmp_path: Path):
                      encoding="utf-8")
     r = run("codebook", "induce", "1", "--no-embeddings", "--json", "--project", tmp_path / "p")
     assert r.code == 0, r.err
-    assert [c["id"] for c in r.json()] == ["music", "moving-story"]
+    assert [c["id"] for c in r.json()["codes"]] == ["music", "moving-story"]
     out = tmp_path / "cmp.json"
     page = tmp_path / "cmp.html"
     r = run("codebook", "compare", f"codes:{human}", "run:1", "--text-column", "answer", "--no-embeddings", "--json",
@@ -180,3 +180,103 @@ def test_shared_units_alone_do_not_make_a_match():
     other = CodeSet("other", "codes", [CodeEntry("z", "zebra crossing")], {"u1": frozenset({"z"}), "u2": frozenset()})
     c = compare_codesets(ref, other, embeddings=False, n_boot=0)
     assert c.matches == [] and "unit overlap" in c.method
+
+
+def _project_with_run(tmp_path: Path, texts: list[str], names: list[list[str]]):
+    from assistcode.model import Codebook
+    from assistcode.project import Project
+    from assistcode.readers import ReadOptions
+
+    table = tmp_path / "answers.csv"
+    table.write_text("id,answer\n" + "".join(f"{i},{t}\n" for i, t in enumerate(texts)), encoding="utf-8")
+    p = Project.init(tmp_path / "p")
+    p.import_corpus([table], segmenter="paragraph", options=ReadOptions(text_column="answer", id_columns=("id",)))
+    p.import_codebook(Codebook(name="open", codes=()))
+    r1 = rs.create_run(p.db, "mock:inductive@1", "fp", {"provider": {"provider": "mock", "model": "m"}})
+    for s, these in zip(p.segments(), names):
+        rs.record_segment(p.db, r1, s.id, status="ok")
+        rs.record_candidates(p.db, r1, s.id, [{"name": n, "definition": f"about {n}", "evidence": "", "evidence_found": True,
+                                               "confidence": 0.9} for n in these])
+    p.db.commit()
+    return p, r1
+
+
+def test_rounds_apply_codes_by_name_keep_unapplied_ones_and_add_new_ones(tmp_path: Path):
+    from assistcode.inductive.rounds import constant_comparison
+    from assistcode.providers.mock import MockProvider
+    from assistcode.runs.engine import RunConfig
+
+    texts = ["The music was wonderful.", "Great music and a story.", "The story made me cry.", "Pure beauty."]
+    p, r1 = _project_with_run(tmp_path, texts, [["Music"], ["music"], ["Story"], []])
+
+    def constant(messages: list[dict[str, str]]) -> str:
+        assert "- Music: about Music" in messages[0]["content"]  # the codebook so far is shown
+        text = messages[-1]["content"]
+        cands = []
+        if "music" in text:
+            cands.append({"name": "MUSIC.", "definition": "", "evidence": "music", "confidence": 0.9})
+        if "cry" in text:
+            cands.append({"name": "Sadness", "definition": "feeling sad", "evidence": "cry", "confidence": 0.9})
+        return json.dumps({"candidates": cands})
+
+    provider = MockProvider(default=constant)
+    out = constant_comparison(p, str(r1.id), 2, embeddings=False, provider=provider,
+                              config=RunConfig(provider="mock", model="m", concurrency=1))
+    assert [x.as_dict()["applied"] for x in out.rounds] == [0, 2]
+    assert [(x.new_codes, x.codes) for x in out.rounds] == [(2, 2), (1, 3)]
+    by_id = {c.id: c for c in out.codes}
+    assert set(by_id) == {"music", "story", "sadness"}  # "story" was not applied in round 2: kept, no segments
+    segs = {s.text: s.id for s in p.segments()}
+    assert by_id["music"].segments == {segs[texts[0]], segs[texts[1]]}
+    assert by_id["story"].segments == set() and by_id["sadness"].segments == {segs[texts[2]]}
+    assert out.last_run == out.rounds[1].run_id != r1.id
+    assert len(provider.history) == 4  # each segment of the run coded once more
+    p.close()
+
+
+def test_rounds_refuse_zero_and_a_run_with_no_proposals(tmp_path: Path):
+    from assistcode.errors import InputError
+    from assistcode.inductive.rounds import constant_comparison
+
+    p, r1 = _project_with_run(tmp_path, ["a b c", "d e f"], [[], []])
+    with pytest.raises(InputError, match="must be 1 or more"):
+        constant_comparison(p, str(r1.id), 0)
+    with pytest.raises(InputError, match="proposed no codes"):
+        constant_comparison(p, str(r1.id), 2)
+    p.close()
+
+
+def test_model_names_groups_from_their_members_and_caches_replies(tmp_path: Path):
+    from assistcode.inductive.naming import Namer
+    from assistcode.providers.mock import MockProvider
+
+    found = [_cand(1, "Sense of beauty", "s1"), _cand(2, "sense of beauty", "s2"), _cand(3, "Beautiful looks", "s3"),
+             _cand(4, "Plot twists", "s2"), _cand(5, "Great music", "s4"), _cand(6, "great music", "s1")]
+    induced = induce_codebook(found, embeddings=False)
+    assert [c.id for c in induced] == ["sense-of-beauty", "great-music", "beautiful-looks", "plot-twists"]
+    provider = MockProvider().enqueue('{"name": "Aesthetic beauty", "definition": "Praise of how a game looks."}',
+                                      "not json at all")
+    cache = tmp_path / "names.json"
+    report = Namer(provider, "m", cache).name(induced)
+    assert (report.calls, report.groups_named, report.unusable) == (2, 1, 1)
+    members = provider.history[0][-1]["content"]
+    assert "- sense of beauty: about Sense of beauty" in members or "- Sense of beauty: about Sense of beauty" in members
+    assert members.count("beauty:") == 1  # one line per distinct name
+    assert [c.id for c in induced] == ["aesthetic-beauty", "great-music", "beautiful-looks", "plot-twists"]
+    assert induced[0].definition == "Praise of how a game looks." and len(induced[0].members) == 2
+    again = induce_codebook(found, embeddings=False)
+    report = Namer(MockProvider(default=lambda m: pytest.fail("called again")), "m", cache).name(again)
+    assert (report.calls, report.cache_hits, report.groups_named) == (0, 2, 1)
+    assert again[0].name == "Aesthetic beauty"
+
+
+def test_induce_cli_rounds_and_names_errors(run, tmp_path: Path):
+    p, r1 = _project_with_run(tmp_path, ["The music was wonderful.", "Music again."], [["Music"], ["music"]])
+    p.close()
+    r = run("codebook", "induce", "1", "--rounds", "0", "--project", tmp_path / "p")
+    assert r.code == 2 and "--rounds" in r.err
+    r = run("codebook", "induce", "1", "--names", "model", "--no-embeddings", "--json", "--project", tmp_path / "p")
+    assert r.code == 0, r.err
+    out = r.json()
+    assert [c["id"] for c in out["codes"]] == ["music"]  # the mock's reply names nothing: the member's name stays
+    assert out["rounds"][0]["naming"]["unusable"] == 1 and "kept their central member's name" not in r.out

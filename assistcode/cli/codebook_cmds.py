@@ -168,49 +168,86 @@ def compare(reference: str, other: str, codes_column: str, text_column: str | No
 @click.argument("run")
 @click.option("--distance", type=float, default=0.35, show_default=True, help="Cosine distance that cuts the clustering (embeddings).")
 @click.option("--embeddings/--no-embeddings", default=None, help="Group by meaning (MiniLM) or by the words of the names.")
+@click.option("--rounds", type=int, default=1, show_default=True,
+              help="Constant comparison: code the run's segments again N-1 times with the growing codebook "
+                   "(template inductive-constant: apply its codes by name, propose new ones).")
+@click.option("--names", type=click.Choice(["member", "model"]), default="member", show_default=True,
+              help="Who names each group: its most frequent or central member, or the model from all its members.")
+@click.option("--provider", help="Later rounds and --names model: the provider (default: the run's).")
+@click.option("--model", help="Later rounds and --names model: the model (default: the run's).")
+@click.option("--base-url", help="Later rounds and --names model: an OpenAI-compatible server's URL.")
+@click.option("--carry-min", type=int, default=1, show_default=True,
+              help="Later rounds: codes gathering fewer proposals are not shown to the model (they stay in the codebook).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the candidate codebook as YAML (members as examples).")
 @click.option("--import", "do_import", is_flag=True, help="Make the candidate codebook the project's current codebook version.")
 @click.option("--json", "as_json", is_flag=True, help="Print the groups with their member proposals as JSON.")
 @project_option
-def induce(run: str, distance: float, embeddings: bool | None, output: Path | None, do_import: bool, as_json: bool,
-           project_dir: Path) -> None:
-    """Group an inductive run's proposed codes into a candidate codebook; each code keeps its member proposals."""
+def induce(run: str, distance: float, embeddings: bool | None, rounds: int, names: str, provider: str | None,
+           model: str | None, base_url: str | None, carry_min: int, output: Path | None, do_import: bool,
+           as_json: bool, project_dir: Path) -> None:
+    """Group an inductive run's proposed codes into a candidate codebook; each code keeps its member proposals.
+
+    With --rounds N, the run's segments are coded again with the codebook so far, N-1 times (constant comparison);
+    with --names model, the model names and defines each group from its members.
+    """
     import json as jsonlib
 
-    from ..candidates import list_candidates
     from ..codebook import dump_yaml
-    from ..errors import InputError
-    from ..inductive import induce_codebook
-    from ..model import Code
-    from ..model import Codebook as CB
-    from ..runs.store import get_run
     from ..exports import atomic_write
+    from ..inductive.rounds import constant_comparison, to_codebook
+    from ..runs.engine import RunConfig
+    from ..runs.store import get_run
 
     if not 0 < distance <= 2:
         raise click.BadParameter("a cosine distance in (0, 2]", param_hint="--distance")
+    if rounds < 1:
+        raise click.BadParameter("must be 1 or more", param_hint="--rounds")
+    if carry_min < 1:
+        raise click.BadParameter("must be 1 or more", param_hint="--carry-min")
+
+    def progress(state: dict) -> None:
+        if state.get("phase") == "round":
+            click.echo(f"round {state['round']}: coding with {state['codes']} codes", err=True)
+        elif state.get("done") is not None and state["done"] % 25 == 0:
+            click.echo(f"  {state['done']}/{state['total']} segments", err=True)
+
     with open_project(project_dir) as project:
         r = get_run(project.db, run)
-        found = [c for c in list_candidates(project.db, None) if c.run_id == r.id]
-        if not found:
-            raise InputError(f"run {r.id} ({r.coder}) proposed no codes",
-                             hint="run an inductive template first: assistcode code --template inductive ...")
-        induced = induce_codebook(found, distance=distance, embeddings=embeddings)
-        cb = CB(name=f"induced from run {r.id}", codes=tuple(
-            Code(c.id, c.name, c.definition, examples=c.examples) for c in induced))
+        described = r.manifest.get("provider") or {}
+        params = r.manifest.get("parameters") or {}
+        config = RunConfig(provider=provider or described.get("provider") or "mock",
+                           model=model or described.get("model") or "mock", base_url=base_url,
+                           max_tokens=params.get("max_tokens") or 1024, concurrency=params.get("concurrency") or 1)
+        config.validate()
+        namer = None
+        if names == "model":
+            from ..inductive.naming import Namer
+            from ..providers.base import build
+
+            namer = Namer(build(config), config.model, project.cache_dir / "induce-names.json")
+        result = constant_comparison(project, run, rounds, distance=distance, embeddings=embeddings, namer=namer,
+                                     carry_min=carry_min, config=config if rounds > 1 else None, progress=progress)
+        induced = result.codes
+        cb = to_codebook(induced, f"induced from run {r.id}" + (f" in {rounds} rounds" if rounds > 1 else ""))
         if do_import:
             project.import_codebook(cb)
     if as_json:
-        click.echo(jsonlib.dumps([{"id": c.id, "name": c.name, "definition": c.definition,
-                                   "members": [{"candidate": m.id, "name": m.name, "segment_id": m.segment_id} for m in c.members]}
-                                  for c in induced], indent=2))
+        click.echo(jsonlib.dumps({"codes": [{"id": c.id, "name": c.name, "definition": c.definition,
+                                             "members": [{"candidate": m.id, "name": m.name, "segment_id": m.segment_id}
+                                                         for m in c.members]} for c in induced],
+                                  "rounds": [x.as_dict() for x in result.rounds]}, indent=2))
     else:
         for c in induced:
             click.echo(f"{c.id} ({len(c.members)} proposals, {len(c.segments)} segments): {c.definition[:100]}")
-            names = sorted({m.name for m in c.members} - {c.name})
-            if names:
-                click.echo("    also: " + "; ".join(names[:8]) + (" ..." if len(names) > 8 else ""))
+            others = sorted({m.name for m in c.members} - {c.name})
+            if others:
+                click.echo("    also: " + "; ".join(others[:8]) + (" ..." if len(others) > 8 else ""))
     if output is not None:
         with atomic_write(output) as fh:
             fh.write(dump_yaml(cb))
         click.echo(f"Wrote {output}", err=True)
-    click.echo(f"{len(found)} proposals -> {len(induced)} candidate codes" + (" (imported as the current codebook)" if do_import else ""), err=True)
+    for x in result.rounds:
+        naming = f"; {x.naming['groups_named']} named by the model" if x.naming else ""
+        click.echo(f"round {x.number} (run {x.run_id}): {x.proposals} proposals, {x.applied} applied a code by name, "
+                   f"{x.new_codes} new codes -> {x.codes} codes{naming}", err=True)
+    click.echo(f"{len(induced)} candidate codes" + (" (imported as the current codebook)" if do_import else ""), err=True)

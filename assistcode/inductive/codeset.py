@@ -132,17 +132,23 @@ def run_codeset(project: Any, run_ref: str, **induce_options: Any) -> CodeSet:
         raise InputError(f"run {run.id} ({run.coder}) proposed no codes",
                          hint="compare an inductive run: assistcode code --template inductive ...")
     induced = induce_codebook(found, **induce_options)
+    return induced_codeset(project, run.id, induced, f"run:{run.id} ({run.coder})",
+                           [f"{len(found)} proposals grouped into {len(induced)} codes"])
+
+
+def induced_codeset(project: Any, run_id: int, induced: Any, label: str, notes: list[str]) -> CodeSet:
+    """Induced codes as a comparison operand, units keyed by the text of the documents of run ``run_id``'s coded
+    segments (a document with no code is a unit with an empty set)."""
     doc_text = dict(project.db.execute(
         "SELECT s.id, d.text FROM segments s JOIN documents d ON d.id = s.document_id WHERE s.id IN "
-        "(SELECT segment_id FROM run_segments WHERE run_id = ? AND status = 'ok')", (run.id,)))
+        "(SELECT segment_id FROM run_segments WHERE run_id = ? AND status = 'ok')", (run_id,)))
     units: dict[str, set[str]] = {unit_key(t): set() for t in doc_text.values()}
     for code in induced:
         for seg in code.segments:
             if seg in doc_text:
                 units[unit_key(doc_text[seg])].add(code.id)
     entries = [CodeEntry(c.id, c.name, c.definition, members=len(c.members)) for c in induced]
-    return CodeSet(f"run:{run.id} ({run.coder})", "run", entries, {k: frozenset(v) for k, v in units.items()},
-                   [f"{len(found)} proposals grouped into {len(entries)} codes"])
+    return CodeSet(label, "run", entries, {k: frozenset(v) for k, v in units.items()}, notes)
 
 
 def load_operand(spec: str, project: Any = None, *, codes_column: str = "human_codes",
