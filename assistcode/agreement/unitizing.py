@@ -117,13 +117,13 @@ def _prepare(spans: Iterable[SpanCoding], lengths: Mapping[str, int], coders: Se
         raise SpanError(f"document {bad!r}: negative length {lengths[bad]}")
     rows = []
     n_clipped = n_empty = 0
-    for i, s in enumerate(spans):
-        s = SpanCoding(*s)
-        where = f"span {i} (document {s.document!r}, coder {s.coder!r}, code {s.code!r})"
-        if s.document not in doc_index:
+    for i, (document, start, end, coder, code) in enumerate(spans):
+        where = f"span {i} (document {document!r}, coder {coder!r}, code {code!r})"
+        d = doc_index.get(document)
+        if d is None:
             raise SpanError(f"{where}: document has no length (not in lengths)")
-        length = int(lengths[s.document])
-        start, end = int(s.start), int(s.end)
+        length = int(lens[d])
+        start, end = int(start), int(end)
         if start < 0 or end < 0:
             raise SpanError(f"{where}: negative offset {start}..{end}")
         if end < start:
@@ -135,7 +135,7 @@ def _prepare(spans: Iterable[SpanCoding], lengths: Mapping[str, int], coders: Se
         if end == start:
             n_empty += 1
             continue
-        rows.append((doc_index[s.document], start, end, str(s.coder), str(s.code)))
+        rows.append((d, start, end, str(coder), str(code)))
     coder_list = list(coders) if coders is not None else sorted({r[3] for r in rows})
     if len(set(coder_list)) != len(coder_list):
         raise AgreementError(f"coders repeat: {coder_list}")
@@ -264,9 +264,13 @@ def _statistics(s: _Spans) -> _Stats:
     # empty set is the gap), so two codes on the same characters are one value and never disagree with each other.
     # A coder's sections run between its own boundaries (unit ends, document edges): adjacent units stay apart.
     n_seg = len(ln)
-    rows = np.concatenate([np.zeros((1, n_codes), np.int8), P.transpose(0, 2, 1).reshape(m * n_seg, n_codes)])
-    _, value = np.unique(rows, axis=0, return_inverse=True)
-    value = value.reshape(-1)[1:].reshape(m, n_seg)  # 0 is the gap: the all-zero row sorts first
+    if n_codes <= 62:  # a bit per code: one integer per coder and segment
+        keys = np.concatenate([[0], (P.astype(np.int64) << np.arange(n_codes)[None, :, None]).sum(axis=1).ravel()])
+        _, value = np.unique(keys, return_inverse=True)
+    else:
+        rows = np.concatenate([np.zeros((1, n_codes), np.int8), P.transpose(0, 2, 1).reshape(m * n_seg, n_codes)])
+        _, value = np.unique(rows, axis=0, return_inverse=True)
+    value = value.reshape(-1)[1:].reshape(m, n_seg)  # 0 is the gap: the empty set sorts first
     n_values = int(value.max()) + 1 if value.size else 1
     n_val = np.zeros((n_values, n_seg))
     np.add.at(n_val, (value, np.broadcast_to(np.arange(n_seg), value.shape)), 1.0)
