@@ -99,3 +99,18 @@ def test_an_unreachable_ray_address_is_one_line_and_exit_2_before_anything_is_se
         assert len(lines) == 1 and "cannot reach the Ray cluster at 127.0.0.1:9" in lines[0]
         assert a.calls() == 0
     assert "run1" not in run("runs", "list", "--project", tmp_path / "proj").out
+
+
+def test_scoring_templates_score_through_the_workers(ray_cluster, tmp_path):
+    proj = make_project(tmp_path, n_docs=2, turns=5)
+    with served() as a:
+        r = code_project(proj, ray_config(a.base_url, template="score-per-code"))
+        assert r.counts["ok"] == 10 and r.counts["failed"] == 0
+        assert r.run.manifest["provider"]["executor"]["batches"] >= 1
+        # each segment's three yes/no questions reached the server from a worker, with log-probabilities asked for
+        asked = [e for e in a.log() if e["kind"] == "chat"]
+        assert len(asked) >= 30
+        coded = dict(proj.db.execute("SELECT s.text, group_concat(a.code) FROM segments s JOIN annotations a "
+                                     "ON a.segment_id = s.id AND a.coder = ? GROUP BY s.id", (r.run.coder,)).fetchall())
+        assert any("safety" in (codes or "") for text, codes in coded.items() if "safety" in text)
+    proj.close()

@@ -87,10 +87,20 @@ class _Worker:
     def describe(self) -> dict[str, Any]:
         return self.provider.describe()
 
-    async def complete_many(self, items: list[tuple[list[dict[str, str]], CallOptions]]) -> list[tuple[Any, ...]]:
-        async def one(messages: list[dict[str, str]], options: CallOptions) -> tuple[Any, ...]:
+    async def complete_many(self, items: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+        """Each item is ``("complete", (messages, options))`` or ``("score", (questions, answers, options))``."""
+        from ..providers.logprobs import NoLogprobsError
+
+        async def one(kind: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
             try:
-                return ("ok", await self.provider.complete(messages, options))
+                if kind == "score":
+                    score = getattr(self.provider, "score", None)
+                    if score is None:
+                        return ("error", f"provider {getattr(self.provider, 'name', '?')!r} cannot score")
+                    return ("ok", await score(*args))
+                return ("ok", await self.provider.complete(*args))
+            except NoLogprobsError as exc:
+                return ("nologprobs", str(exc))
             except TransientError as exc:
                 return ("transient", str(exc), exc.retry_after)
             except ProviderError as exc:
@@ -98,7 +108,7 @@ class _Worker:
             except Exception as exc:  # noqa: BLE001 - reported on the call, never lost in the worker
                 return ("error", f"{type(exc).__name__}: {exc}")
 
-        return list(await asyncio.gather(*(one(m, o) for m, o in items)))
+        return list(await asyncio.gather(*(one(kind, args) for kind, args in items)))
 
 
 class RayProvider:
@@ -123,7 +133,7 @@ class RayProvider:
         self.batches = 0
         self.batches_rerun = 0
         self.workers_lost = 0
-        self._pending: list[tuple[list[dict[str, str]], CallOptions, asyncio.Future]] = []
+        self._pending: list[tuple[str, tuple[Any, ...], asyncio.Future]] = []
         self._flusher: asyncio.TimerHandle | None = None
         self._final: dict[str, Any] | None = None
         # every worker up before the first call (a model loads, an SDK imports): a broken one fails here, not mid-run
@@ -140,9 +150,16 @@ class RayProvider:
 
     # -- batching ------------------------------------------------------------------------------------------------
     async def complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
+        return await self._ask("complete", (messages, options))
+
+    async def score(self, questions: list[list[dict[str, str]]], answers: list[list[str]], options: CallOptions) -> Any:
+        """Scoring templates: a segment's questions, answered by a worker's provider (its ``score``)."""
+        return await self._ask("score", (questions, answers, options))
+
+    async def _ask(self, kind: str, args: tuple[Any, ...]) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        self._pending.append((messages, options, future))
+        self._pending.append((kind, args, future))
         if len(self._pending) >= BATCH_MAX:
             self._flush()
         elif self._flusher is None:
@@ -152,6 +169,10 @@ class RayProvider:
             return rest[0]
         if kind == "transient":
             raise TransientError(rest[0], rest[1])
+        if kind == "nologprobs":
+            from ..providers.logprobs import NoLogprobsError
+
+            raise NoLogprobsError(rest[0])
         raise ProviderError(rest[0])
 
     def _flush(self) -> None:
@@ -162,8 +183,8 @@ class RayProvider:
         if batch:
             asyncio.get_running_loop().create_task(self._send(batch))
 
-    async def _send(self, batch: list[tuple[list[dict[str, str]], CallOptions, asyncio.Future]]) -> None:
-        items = [(m, o) for m, o, _ in batch]
+    async def _send(self, batch: list[tuple[str, tuple[Any, ...], asyncio.Future]]) -> None:
+        items = [(kind, args) for kind, args, _ in batch]
         self.batches += 1
         while True:
             i = min(range(len(self.actors)), key=lambda k: self.load[k])
