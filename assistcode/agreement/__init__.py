@@ -21,21 +21,32 @@ from .coefficients import (
     weighted_kappa,
 )
 from .summary import STATISTICS, Estimate, estimate
+from .overlap import character_kappa, quote_overlap, span_f1
+from .unitizing import SpanCoding, SpanError, UnitizingResult, gamma, unitizing_alpha, unitizing_intervals
 
 __all__ = [
     "LEVELS",
     "AgreementWarning",
     "Estimate",
     "STATISTICS",
+    "SpanCoding",
+    "SpanError",
+    "UnitizingResult",
     "brennan_prediger",
+    "character_kappa",
     "cohen_kappa",
     "estimate",
     "fleiss_kappa",
+    "gamma",
     "gwet_ac1",
     "krippendorff_alpha",
     "pabak",
     "percent_agreement",
+    "quote_overlap",
     "scott_pi",
     "set_distance",
+    "span_f1",
+    "unitizing_alpha",
+    "unitizing_intervals",
     "weighted_kappa",
 ]
