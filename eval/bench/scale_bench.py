@@ -12,7 +12,8 @@ child process, the one that writes the store, whose peak RSS is read from the ke
 - ``resume``: ``two`` killed (SIGKILL) when half the segments are stored, then the same run again: requests sent
   again for segments stored before the kill (each request names its segment), then once more on the finished run;
 - ``small``: ``one`` on ``--small`` segments, for the writer's peak memory at 20,000 against 2,000;
-- ``batch``: the Batch API against the testing server's scripted completion, when it exists (see below).
+- ``batch``: the Batch API (``eval/bench/batch_arm.py``) against a testing server that completes each batch
+  ``--complete-after`` seconds after its creation: send and stop, resume, again; cost against the synchronous price.
 
 Wall times are the engine's own (from its first call; Ray's start-up and the interpreter's are reported apart) as a
 ratio to the ideal ``calls x latency / total concurrency``.
@@ -74,9 +75,9 @@ def make_project(folder: Path, segments: int) -> Path:
 class Server:
     """``python -m assistcode.testing.server`` in its own process."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, **plan: Any) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "assistcode.testing.server", "--plan",
-                                      json.dumps({"latency": latency})], stdout=subprocess.PIPE,
+                                      json.dumps({"latency": latency, **plan})], stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
         self.base_url = json.loads(self.proc.stdout.readline())["base_url"]  # type: ignore[union-attr]
         self.root = self.base_url.rsplit("/v1", 1)[0]
@@ -134,6 +135,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     from assistcode.runs.engine import Engine, RunConfig, code_project
 
     started = time.perf_counter()
+    if spec.get("batch"):
+        return batch_child(spec)
     urls = spec["urls"]
     config = RunConfig(provider="openai", model="fake", base_url=urls[0], replicas=tuple(urls[1:]), api_key="not-needed",
                        concurrency=spec["concurrency"], timeout=30, executor=spec.get("executor", "process"))
@@ -184,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=0.2)
     p.add_argument("--per-endpoint", type=int, default=32, help="calls in flight per endpoint")
     p.add_argument("--arms", default=",".join(ARMS))
+    p.add_argument("--complete-after", type=float, default=30.0,
+                   help="batch arm: seconds after which the testing server completes a batch")
     p.add_argument("--json", type=Path)
     p.add_argument("--merge", action="store_true", help="keep the other arms of an earlier --json file")
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -256,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                     result["writer_peak_rss_ratio_large_to_small"] = (result["arms"]["one"]["peak_rss_mb"]
                                                                       / result["arms"]["small"]["peak_rss_mb"])
             if "batch" in arms:
-                result["arms"]["batch"] = batch_arm(fresh("batch"), n, lat)
+                result["arms"]["batch"] = batch_arm(fresh("batch"), n, lat, args.complete_after)
     finally:
         for s in servers:
             s.stop()
@@ -265,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         "Ray overhead under 2 ms per segment": _target(result.get("ray_overhead_ms_per_segment"), 2.0),
         "0 duplicates after a worker is killed": _target(result["arms"].get("ray_kill", {}).get("duplicates"), 0),
         "0 requests re-sent on resume": _target(result["arms"].get("resume", {}).get("resent_for_stored"), 0),
+        "0 requests re-sent on resume (Batch API)": _target(
+            (result["arms"].get("batch", {}).get("requests_sent") or {}).get("resumed_command"), 0),
         "writer peak memory at 20,000 within 10% of 2,000": _target(result.get("writer_peak_rss_ratio_large_to_small"), 1.10),
     }
     emit(result, args.json)
@@ -301,9 +308,32 @@ def resume(proj: Path, servers: list[Server], urls: list[str], n: int, per: int)
             "same_command_on_finished_run": {"calls": third["calls"], "already_finished": third["already_finished"]}}
 
 
-def batch_arm(proj: Path, n: int, latency: float) -> dict[str, Any]:
-    """The Batch API arm: measured through the batch engineer's function when it exists (issue 15 item 1)."""
-    return {"measured": False, "reason": "the Batch API path (issue 15 item 1) was not available to this benchmark"}
+def batch_arm(proj: Path, n: int, latency: float, complete_after: float) -> dict[str, Any]:
+    """The Batch API arm (issue 15 item 1, ``eval/bench/batch_arm.py``): a server whose batches complete
+    ``complete_after`` seconds after they are created; send and stop, resume (wait, read back), and again."""
+    if not (ROOT / "eval" / "bench" / "batch_arm.py").exists():
+        return {"measured": False, "reason": "the Batch API arm (eval/bench/batch_arm.py) is not there"}
+    server = Server(latency, batch={"complete_after": complete_after})
+    try:
+        out = run_child({"batch": True, "project": str(proj), "url": server.base_url, "complete_after": complete_after})
+    finally:
+        server.stop()
+    out["ideal_s"] = complete_after
+    return out
+
+
+def batch_child(spec: dict[str, Any]) -> dict[str, Any]:
+    from batch_arm import batch_arm as measure
+
+    from assistcode.project import Project
+
+    project = Project(Path(spec["project"]))
+    try:
+        out = measure(project, spec["url"], complete_after=spec["complete_after"], context_turns=0, skip_roles=())
+    finally:
+        project.close()
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
 
 
 if __name__ == "__main__":
