@@ -284,3 +284,91 @@ def test_gamma_through_pygamma_agreement():
     shifted = same_spans[:2] + [SpanCoding("d", 3, 12, "y", "a"), SpanCoding("d", 20, 30, "y", "a")]
     g = gamma(shifted, {"d": 40})
     assert g < 1.0
+
+
+def brute_force(spans, length, coders, codes):
+    """The 2016 coincidences straight from their definition on one document, pair by pair of sections: c|uα and
+    Cuα (a coder's value is the set of codes it put on a section; sections run between its own boundaries), and
+    1995's observed disagreement per code summed over every pair of sections."""
+    sections = {}
+    for c in coders:
+        own = [s for s in spans if s.coder == c]
+        cuts = sorted({0, length} | {s.start for s in own} | {s.end for s in own})
+        sections[c] = [(a, b, frozenset(s.code for s in own if s.start <= a and b <= s.end))
+                       for a, b in zip(cuts, cuts[1:])]
+    m = len(coders)
+    o, corr, corr_star = {}, {}, {}
+    for i in coders:
+        for a, b, v in sections[i]:
+            corr[v] = corr.get(v, 0) + ((b - a) ** 2 if v else b - a)
+            if v:
+                others = set()
+                for j in coders:
+                    if j != i:
+                        others |= {x for a2, b2, v2 in sections[j] if v2 for x in range(max(a, a2), min(b, b2))}
+                corr_star[v] = corr_star.get(v, 0) + len(others) ** 2
+            for j in coders:
+                if j == i:
+                    continue
+                for a2, b2, v2 in sections[j]:
+                    n = min(b, b2) - max(a, a2)
+                    if n > 0:
+                        o[v, v2] = o.get((v, v2), 0) + n / (m - 1)
+
+    def alpha(values, c):
+        r = {v: sum(o.get((v, w), 0) for w in values) for v in values}
+        tot, ctot = sum(r.values()), sum(c.get(v, 0) for v in values)
+        diag = sum(o.get((v, v), 0) for v in values)
+        try:
+            exp_diag = sum(r[v] ** 2 - c.get(v, 0) for v in values) / (tot - ctot / tot)
+            return 1 - (tot - diag) / (tot - exp_diag) if tot - exp_diag > 1e-12 else float("nan")
+        except ZeroDivisionError:
+            return float("nan")
+
+    values = {v for v, _ in o} | {w for _, w in o}
+    do_1995 = {}
+    for code in codes:
+        parts = {}
+        for c in coders:
+            units = sorted((s.start, s.end) for s in spans if s.coder == c and s.code == code)
+            cuts = sorted({0, length} | {x for u in units for x in u})
+            parts[c] = [(a, b, (a, b) in units) for a, b in zip(cuts, cuts[1:])]
+        total = 0.0
+        for i in coders:
+            for j in coders:
+                if i == j:
+                    continue
+                for a, b, u in parts[i]:
+                    for a2, b2, u2 in parts[j]:
+                        if u and u2 and min(b, b2) > max(a, a2):
+                            total += (a - a2) ** 2 + (b - b2) ** 2
+                        elif u and not u2 and a2 <= a and b <= b2:
+                            total += (b - a) ** 2
+                        elif u2 and not u and a <= a2 and b2 <= b:
+                            total += (b2 - a2) ** 2
+        do_1995[code] = total / (m * (m - 1) * length**2)
+    return alpha({v for v in values if v}, corr_star), alpha(values, corr), do_1995
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["x", "y", "z"]), st.sampled_from(["a", "b"]), st.integers(0, 35),
+                          st.integers(1, 12)), min_size=2, max_size=14))
+def test_against_the_definitions_pair_by_pair(rows):
+    """Overlapping codes of one coder included; adjacent units of one code are kept apart in both."""
+    length = 40
+    spans = [SpanCoding("d", s, min(s + n, length), c, k) for c, k, s, n in rows]
+    merged = []  # the brute force takes units as given: merge overlaps of one coder and code first
+    for key in {(s.coder, s.code) for s in spans}:
+        for s in sorted((s for s in spans if (s.coder, s.code) == key), key=lambda s: s.start):
+            if merged and (merged[-1].coder, merged[-1].code) == key and s.start < merged[-1].end:
+                merged[-1] = merged[-1]._replace(end=max(merged[-1].end, s.end))
+            else:
+                merged.append(s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = unitizing_alpha(spans, {"d": length}, coders=["x", "y", "z"], codes=["a", "b"])
+        cu, Cu, do = brute_force(merged, length, ["x", "y", "z"], ["a", "b"])
+    for name, mine, want in [("cu", got.cu_alpha, cu), ("Cu", got.Cu_alpha, Cu)]:
+        assert (math.isnan(mine) and not math.isfinite(want)) or mine == pytest.approx(want, rel=1e-9, abs=1e-12), name
+    for code in "ab":
+        assert got.u_disagreement[code][0] == pytest.approx(do[code], rel=1e-12, abs=1e-15)
