@@ -280,3 +280,31 @@ def test_induce_cli_rounds_and_names_errors(run, tmp_path: Path):
     out = r.json()
     assert [c["id"] for c in out["codes"]] == ["music"]  # the mock's reply names nothing: the member's name stays
     assert out["rounds"][0]["naming"]["unusable"] == 1 and "kept their central member's name" not in r.out
+
+
+def test_inductive_suite_runs_compares_and_reports(run, tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "answers.csv").write_text(
+        "why,codes\nThe music is great.,music\nLovely music here.,Music;story\nA story about loss.,story\n"
+        "Music and a story.,music;story\n", encoding="utf-8")
+    reply = json.dumps({"candidates": [{"name": "Music", "definition": "the soundtrack", "evidence": "", "confidence": 1}]})
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "name: t\nkind: inductive\ndata: {file: answers.csv, text_column: why, codes_column: codes, env: T_DATA_DIR}\n"
+        f"coders:\n  - provider: mock\n    model: m\n    options: {{default: '{reply}'}}\n"
+        "floor: null\nmin_units: 2\nembeddings: false\nn_boot: 0\n", encoding="utf-8")
+    r = run("suite", "run", suite, "--project", tmp_path / "p")
+    assert r.code == 2 and "needs its data: give --data DIR (or T_DATA_DIR=DIR)" in r.err
+    r = run("suite", "run", suite, "--data", data, "--project", tmp_path / "p")
+    assert r.code == 0, r.err
+    report = json.loads((tmp_path / "p" / "report.json").read_text())
+    coder = report["coders"]["m / inductive, member names"]
+    assert report["answers"] == 4 and coder["coverage"] == 0.5 and coder["precision"] == 1
+    assert coder["unmatched_reference"] == ["story"]  # every code used in 2+ answers and not found is listed
+    assert "| m / inductive, member names | 0.50 (1/2) | 1.00 |" in r.out
+    assert "4 calls" in r.err
+    r = run("suite", "run", suite, "--data", data, "--project", tmp_path / "p")
+    assert r.code == 0 and "already done, no call" in r.err
+    r = run("suite", "report", suite, "--project", tmp_path / "p")
+    assert r.code == 0 and "not found: story" in r.out

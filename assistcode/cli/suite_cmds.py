@@ -28,8 +28,16 @@ def suite_group() -> None:
 def run_cmd(file: Path, data: Path | None, project_dir: Path | None) -> None:
     """Run every configuration of the suite (cached and resumable: a finished suite makes no model call). Progress,
     per configuration and per segment, goes to stderr; the summary to stdout."""
+    from ..inductive.suite import is_inductive
     from .base import progress_printer
 
+    if is_inductive(file):  # kind: inductive (assistcode/inductive/suite.py): induce-compare, reported at once
+        from ..inductive.suite import load_inductive_suite, print_summary, run_inductive_suite
+
+        result = run_inductive_suite(load_inductive_suite(file), file, project_dir, data,
+                                     echo=lambda m: click.echo(m, err=True))
+        print_summary(result, click.echo)
+        return
     suite = suites.load_suite(file)
     progress, update = progress_printer("coding")
     with progress:
@@ -53,9 +61,21 @@ def run_cmd(file: Path, data: Path | None, project_dir: Path | None) -> None:
 @suite_project
 def report_cmd(file: Path, output: Path | None, as_json: bool, project_dir: Path | None) -> None:
     """Compare the configurations: agreement with intervals, paired differences, ceiling, floor, cost."""
+    from ..inductive.suite import is_inductive
     from ..suites.render import tables, write
     from ..suites.runner import default_project_dir
 
+    if is_inductive(file):  # its report was written by `suite run`
+        from ..errors import InputError
+        from ..inductive.suite import load_inductive_suite, print_summary
+
+        spec = load_inductive_suite(file)
+        stored = (Path(project_dir) if project_dir else Path(".assistcode") / "suites" / spec.name) / "report.json"
+        if not stored.exists():
+            raise InputError(f"no report of suite {spec.name!r} yet", hint=f"assistcode suite run {file} --data DIR")
+        result = json.loads(stored.read_text(encoding="utf-8"))
+        click.echo(json.dumps(result, indent=2)) if as_json else print_summary(result, click.echo)
+        return
     suite = suites.load_suite(file)
     folder = Path(project_dir) if project_dir else default_project_dir(suite)
     with suites.open_suite_project(suite, folder, echo=lambda m: click.echo(m, err=True)) as project:
