@@ -16,8 +16,9 @@ Coefficients (all ``1 - Do / De``):
   the coding of the units where coders' units overlap (gaps left out); ``Cu_alpha`` is uα over the gap and all codes
   at once, the overall coefficient. A coder who puts two codes on the same characters has both values there.
 
-All statistics are sums over documents (``u_alpha``'s expected disagreement adds one quadratic form over document
-pairs), so a bootstrap resample of documents is a weighted sum: ``unitizing_intervals`` does 1,000 in seconds.
+All statistics are sums over documents (``u_alpha``'s expected disagreement adds a term over pairs of a unit and a
+gap, from any documents, which is a weighted sum over the gaps sorted by length), so a bootstrap resample of
+documents is a weighted sum: ``unitizing_intervals`` does 1,000 in seconds.
 """
 from __future__ import annotations
 
@@ -376,9 +377,11 @@ def _unit_gap_sum(unit_len: np.ndarray, gap_len: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- formulas
 
 
-def _ratio(do: np.ndarray, de: np.ndarray) -> np.ndarray:
+def _ratio(do: np.ndarray, de: np.ndarray, scale: np.ndarray | float = 1.0) -> np.ndarray:
+    """1 - do / de; NaN where the expected disagreement is nil (below rounding, relative to ``scale``)."""
+    ok = de > 1e-12 * scale
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(de > 0, 1.0 - do / np.where(de > 0, de, 1.0), np.nan)
+        return np.where(ok, 1.0 - do / np.where(ok, de, 1.0), np.nan)
 
 
 def _coincidence_alpha(r: np.ndarray, trace: np.ndarray, corr: np.ndarray) -> np.ndarray:
@@ -388,7 +391,8 @@ def _coincidence_alpha(r: np.ndarray, trace: np.ndarray, corr: np.ndarray) -> np
     with np.errstate(divide="ignore", invalid="ignore"):
         denom = tot - ctot / tot
         exp_trace = ((r**2).sum(axis=-1) - ctot) / denom
-    return _ratio(tot - trace, tot - exp_trace)
+    # no pairable expectation (every unit pairs only with itself) leaves the coefficient undefined
+    return np.where(denom > 1e-12 * tot, _ratio(tot - trace, tot - exp_trace, tot), np.nan)
 
 
 def _alphas(st: _Stats, w: np.ndarray, cross: np.ndarray) -> dict[str, np.ndarray]:
@@ -414,7 +418,7 @@ def _alphas(st: _Stats, w: np.ndarray, cross: np.ndarray) -> dict[str, np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         e = S * gap / (tot - (Q + gap) / tot)
     for c, code in enumerate(st.codes):
-        out[f"binary:{code}"] = _ratio(X[:, c] / (m - 1), e[:, c])
+        out[f"binary:{code}"] = _ratio(X[:, c] / (m - 1), e[:, c], tot[:, 0])
     out["cu_alpha"] = _coincidence_alpha(w @ st.cu_r, w @ st.cu_T, w @ st.cu_corr)
     out["Cu_alpha"] = _coincidence_alpha(w @ st.all_r, w @ st.all_T, w @ st.all_corr)
     return out
@@ -424,18 +428,33 @@ def _cross_total(st: _Stats) -> np.ndarray:
     return np.array([[_unit_gap_sum(lu, gl).sum() for (lu, _), (gl, _) in zip(st.k_units, st.k_gaps)]])
 
 
-def _cross_matrix(st: _Stats, c: int) -> np.ndarray:
-    """K[d, e] = sum over units u of document d and gaps of document e of l_u^2 (l_g - l_u + 1), l_g >= l_u."""
-    (lu, du), (gl, gd) = st.k_units[c], st.k_gaps[c]
-    K = np.zeros((st.n_docs, st.n_docs))
-    if len(lu) == 0 or len(gl) == 0:
-        return K
-    order = np.argsort(gd, kind="stable")
-    gl, gd = gl[order], gd[order]
-    cuts = np.searchsorted(gd, np.arange(st.n_docs + 1))
-    for e in np.flatnonzero(np.diff(cuts)):
-        K[:, e] = np.bincount(du, weights=_unit_gap_sum(lu, gl[cuts[e]:cuts[e + 1]]), minlength=st.n_docs)
-    return K
+@dataclass
+class _UnitGap:
+    """1995's unit-gap term of one code, ready for document weights: gaps sorted by length, and for each unit the
+    first gap at least as long."""
+
+    unit_len: np.ndarray
+    unit_doc: np.ndarray
+    gap_len: np.ndarray  # ascending
+    gap_doc: np.ndarray
+    first: np.ndarray
+
+    @classmethod
+    def of(cls, st: _Stats, c: int) -> _UnitGap:
+        (lu, du), (gl, gd) = st.k_units[c], st.k_gaps[c]
+        order = np.argsort(gl, kind="stable")
+        return cls(lu, du, gl[order], gd[order], np.searchsorted(gl[order], lu, side="left"))
+
+    def weighted(self, w: np.ndarray) -> np.ndarray:
+        """sum over units u and gaps g (g >= u) of w[doc u] w[doc g] l_u^2 (l_g - l_u + 1), per row of ``w``."""
+        if len(self.unit_len) == 0 or len(self.gap_len) == 0:
+            return np.zeros(len(w))
+        wg = w[:, self.gap_doc]  # B x G
+        zero = np.zeros((len(w), 1))
+        count = np.hstack([np.cumsum(wg[:, ::-1], axis=1)[:, ::-1], zero])  # weight of gaps from index k on
+        total = np.hstack([np.cumsum((wg * self.gap_len)[:, ::-1], axis=1)[:, ::-1], zero])
+        per_unit = total[:, self.first] - (self.unit_len - 1) * count[:, self.first]
+        return (w[:, self.unit_doc] * self.unit_len**2 * per_unit).sum(axis=1)
 
 
 # ----------------------------------------------------------------------------------------------- public API
@@ -477,17 +496,17 @@ class _Bootstrap:
     """Per-document statistics ready for resampling."""
 
     stats: _Stats
-    cross: list[np.ndarray]
+    cross: list[_UnitGap]
 
     @classmethod
     def build(cls, spans, lengths, coders, codes) -> _Bootstrap:
         st = _statistics(_prepare(spans, lengths, coders, codes))
-        return cls(st, [_cross_matrix(st, c) for c in range(len(st.codes))])
+        return cls(st, [_UnitGap.of(st, c) for c in range(len(st.codes))])
 
     def replicates(self, w: np.ndarray) -> dict[str, np.ndarray]:
-        cross = np.stack([((w @ K) * w).sum(axis=1) for K in self.cross], axis=1) if self.cross else \
-            np.zeros((len(w), 0))
-        return _alphas(self.stats, w.astype(np.float64), cross)
+        w = w.astype(np.float64)
+        cross = np.stack([term.weighted(w) for term in self.cross], axis=1) if self.cross else np.zeros((len(w), 0))
+        return _alphas(self.stats, w, cross)
 
 
 def unitizing_bootstrap(spans: Iterable[SpanCoding], lengths: Mapping[str, int], *, n_boot: int = 1000,

@@ -203,11 +203,12 @@ def test_a_resample_equals_the_duplicated_data():
     for c in "ab":
         assert got[f"binary:{c}"][0] == pytest.approx(want.binary[c], rel=1e-9)
         assert got[f"u_alpha:{c}"][0] == pytest.approx(want.u_alpha_by_code[c], rel=1e-9)
-    # all ones is the point estimate, and the pairwise matrix adds up to the direct sum
+    # all ones is the point estimate, and the weighted unit-gap term is the direct sum
     ones = boot.replicates(np.ones((1, 6)))
     point = unitizing_alpha(rows, lengths, codes=["a", "b"])
     assert ones["u_alpha"][0] == pytest.approx(point.u_alpha, rel=1e-12)
-    assert [K.sum() for K in boot.cross] == pytest.approx(list(_cross_total(boot.stats)[0]), rel=1e-12)
+    assert [term.weighted(np.ones((1, 6)))[0] for term in boot.cross] == pytest.approx(
+        list(_cross_total(boot.stats)[0]), rel=1e-12)
 
 
 def test_intervals_resample_documents():
