@@ -32,6 +32,8 @@ import numpy as np
 from ..errors import AgreementError
 from .coefficients import AgreementWarning
 
+_MAX_CELLS = 4_000_000
+
 
 class SpanCoding(NamedTuple):
     """One coder's code on a character range of a document (code points, end exclusive)."""
@@ -516,6 +518,8 @@ def unitizing_bootstrap(spans: Iterable[SpanCoding], lengths: Mapping[str, int],
     ``unitizing_intervals``); NaN where a resample leaves a coefficient undefined."""
     boot = _Bootstrap.build(spans, lengths, coders, codes)
     n_docs = boot.stats.n_docs
+    widest = max([n_docs] + [len(term.gap_len) for term in boot.cross])
+    batch = max(1, min(batch, _MAX_CELLS // widest))  # resamples x (documents or gaps) per array
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {}
     for b0 in range(0, n_boot, batch):
