@@ -145,6 +145,47 @@ def test_killed_between_creating_the_batch_and_storing_its_id(proj, monkeypatch)
         assert len(server.batches.order) == 1 and len(sent(server)) == N  # found by its tag, not sent again
 
 
+def test_kill_9_while_waiting_then_the_same_command_reads_back_and_a_second_is_refused_meanwhile(tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from assistcode.runs.store import RunBusy
+
+    p = make_project(tmp_path)
+    proj = tmp_path / "proj"
+    with serve(complete_after=600) as server:
+        cmd = [sys.executable, "-m", "assistcode", "code", "--provider", "openai", "--model", MODEL, "--base-url",
+               server.base_url, "--batch-api", "--project", str(proj)]
+        child = subprocess.Popen(cmd, env={**os.environ, "OPENAI_API_KEY": "k"}, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        db = sqlite3.connect(proj / "assistcode.db")
+        deadline = time.time() + 60
+        while time.time() < deadline and child.poll() is None:
+            try:
+                created = db.execute("SELECT count(*) FROM batches WHERE batch_id IS NOT NULL").fetchone()[0]
+            except sqlite3.OperationalError:
+                created = 0
+            if created:
+                break
+            time.sleep(0.05)
+        assert created == 1, child.stderr.read() if child.poll() is not None else "no batch after 60 s"
+        time.sleep(0.3)  # it is polling now
+        with pytest.raises(RunBusy):  # the same command meanwhile: refused, nothing sent again
+            code_project(p, config(server, wait=False))
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        assert len(sent(server)) == N and db.execute("SELECT count(*) FROM run_segments").fetchone()[0] == 0
+        server.set_plan(Plan(batch={"complete_after": 0}))
+        r = code_project(p, config(server))
+        assert r.counts["ok"] == N and r.resumed
+        assert len(server.batches.order) == 1 and len(sent(server)) == N
+    p.close()
+
+
 # -- expiry, failures, rejection -----------------------------------------------------------------------------------------
 def test_an_expired_batch_is_sent_again_for_what_did_not_run(proj):
     with serve(script=[{"expire": True, "keep": 10}]) as server:

@@ -14,19 +14,22 @@ reason are sent again (at most ``max_submissions`` times per command), or called
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
+from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import AssistcodeError, InputError
 from ..privacy import check_local_only, redact_url
 from ..providers.base import ProviderError
-from ..store.db import StoreBusy
+from ..store.db import StoreBusy, busy_timeout
 from . import batch_store as bs
 from . import store as rs
 from .batch_files import (COMPLETION_WINDOW, ENDPOINT, MAX_BYTES, MAX_REQUESTS, Ingested, batch_errors, custom_id,
                           read_results, request_body, request_line, split_files)
+from .pending import WRITE_WAIT
 from .pricing import Price, count_message_tokens
 
 FALLBACKS = ("resubmit", "sync")
@@ -234,11 +237,12 @@ class BatchRun:
         transport = Transport(inner, e.config.local_only, e.config.timeout)
         existing = rs.find_run(self.db, e.fingerprint(self.segments))
         run_id = existing.id if existing else None
-        bs.reopen_failures(self.db, run_id, self.options.fallback)
-        provider = BatchProvider(inner, bs.load_requests(self.db, run_id), e)
+        provider = BatchProvider(inner, {}, e)
         try:
             if run_id is not None:
-                await self._recover(transport, run_id)
+                with self._holding(run_id):
+                    bs.reopen_failures(self.db, run_id, self.options.fallback)
+                    await self._recover(transport, run_id)
             while True:
                 provider.begin_pass(bs.load_requests(self.db, run_id))
                 e._provider, e.price = provider, batch_price(self.full_price)
@@ -246,13 +250,17 @@ class BatchRun:
                 if result.already_finished:
                     return self._finish(result, None, provider)
                 run_id = result.run.id
-                if provider.wanted:
-                    await self._submit(transport, run_id, provider.wanted)
                 open_ = bs.submissions(self.db, run_id, open_only=True)
-                if open_ and e.stopped is None and not self.options.wait:
+                if provider.wanted or open_:
+                    with self._holding(run_id):
+                        if provider.wanted:
+                            await self._submit(transport, run_id, provider.wanted)
+                        open_ = bs.submissions(self.db, run_id, open_only=True)
+                        if open_ and self.options.wait:
+                            await self._wait(transport, run_id, open_)
+                if open_ and not self.options.wait:
                     return self._finish(result, run_id, provider, waiting=True)
                 if open_:
-                    await self._wait(transport, run_id, open_)
                     e.stopped = None  # the budget is checked again on what was spent
                     continue
                 if provider.wanted and e.stopped is None:
@@ -268,6 +276,21 @@ class BatchRun:
         finally:
             await transport.aclose()
             await inner.aclose()
+
+    @contextmanager
+    def _holding(self, run_id: int) -> Iterator[None]:
+        """The run is this command's while it sends and waits, between the engine's passes, as during them: the
+        same command started again meanwhile is refused (RunBusy) instead of sending the same requests twice."""
+        before = rs.get_run(self.db, run_id).status
+        rs.claim_run(self.db, self.engine.fingerprint(self.segments), "", {})
+        try:
+            yield
+        finally:
+            try:
+                with busy_timeout(self.db, WRITE_WAIT):
+                    rs.release_run(self.db, run_id, "stopped" if before == "running" else before)
+            except (StoreBusy, sqlite3.Error):
+                pass  # the run stays "running" with this (ending) process as owner: the next command takes it over
 
     # -- sending -----------------------------------------------------------------------------------------------------
     async def _submit(self, transport: Transport, run_id: int, wanted: dict[str, bytes]) -> None:
@@ -349,6 +372,11 @@ class BatchRun:
                     "total": getattr(counts, "total", 0)}})
                 if batch.status in bs.TERMINAL:
                     finished.append((sub, batch))
+            try:
+                with busy_timeout(self.db, WRITE_WAIT):
+                    rs.heartbeat(self.db, run_id)
+            except StoreBusy:
+                pass
             self.note(f"batch: {len(open_)} open ({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); "
                       f"{done} of {total} requests answered")
             if finished:
