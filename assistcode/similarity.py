@@ -33,7 +33,7 @@ BOUNDS = (-1.0, 1.0)
 """A cosine's range: the scores are stored and calibrated within it."""
 CONTENT_FREE = ("N/A", "", "[MASK]")
 """Content-free texts whose cosines measure each code's bias (contextual calibration)."""
-_STOPWORDS = frozenset("the a an and or but of to in on for with is are was were be it that this i you we they he she "
+STOPWORDS = frozenset("the a an and or but of to in on for with is are was were be it that this i you we they he she "
                        "not have has had do does did at by from as so if what which who there their our my your".split())
 
 
@@ -130,7 +130,7 @@ def not_english(texts: Sequence[str]) -> int:
     count = 0
     for t in texts:
         words = re.findall(r"[^\W\d_]+", t.lower())
-        if len(words) >= 5 and sum(w in _STOPWORDS for w in words) / len(words) < 0.05:
+        if len(words) >= 5 and sum(w in STOPWORDS for w in words) / len(words) < 0.05:
             count += 1
     return count
 

@@ -121,7 +121,7 @@ class Estimator:
 
 
 # -- two coders -----------------------------------------------------------------------------------------------------
-def _pairs(r: Ratings, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def paired_ratings(r: Ratings, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if r.n_coders != 2:
         raise AgreementError(f"{name} takes exactly two coders; got {r.n_coders}",
                              hint="use fleiss_kappa, gwet_ac1 or krippendorff_alpha for more")
@@ -139,7 +139,7 @@ def _pairs(r: Ratings, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def joint_estimator(r: Ratings, name: str, finish_joint: Callable[[np.ndarray], np.ndarray]) -> Estimator:
     """Two-coder statistics are functions of the joint table: per unit, a one-hot over its K x K cell."""
-    x, y, keep = _pairs(r, name)
+    x, y, keep = paired_ratings(r, name)
     k = r.k
     cell = x * k + y
     totals = np.bincount(cell, minlength=k * k).astype(np.float64)
@@ -208,7 +208,7 @@ def pabak(r: Ratings) -> Estimator:
 
 
 # -- any number of coders: Fleiss, Gwet, Brennan-Prediger, percent agreement ---------------------------------------
-def _counts(r: Ratings) -> tuple[sp.csr_matrix, np.ndarray]:
+def category_counts(r: Ratings) -> tuple[sp.csr_matrix, np.ndarray]:
     c, u = r.codes.shape
     valid = r.codes >= 0
     units = np.broadcast_to(np.arange(u), (c, u))[valid]
@@ -248,7 +248,7 @@ def multi_estimator(r: Ratings, name: str, finish_pa_pi: Callable[[np.ndarray, n
     category k over units with any rating (Gwet 2014, for missing ratings)."""
 
     def stats() -> sp.csr_matrix:
-        counts, r_u = _counts(r)
+        counts, r_u = category_counts(r)
         two = (r_u >= 2).astype(np.float64)
         one = (r_u >= 1).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -256,7 +256,7 @@ def _bca_probs(theta: float, boots: np.ndarray, jack: np.ndarray, probs: np.ndar
 
 # -- analytic standard errors ---------------------------------------------------------------------------------------
 def _gwet_parts(r: Ratings) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray]:
-    counts, r_u = est._counts(r)
+    counts, r_u = est.category_counts(r)
     keep = r_u >= 1
     n_uk = counts.toarray()[keep]
     r_u = r_u[keep]
@@ -300,7 +300,7 @@ def gwet_se(r: Ratings, statistic: str, q: int | None = None) -> float:
 
 def kappa_se(r: Ratings, weights: np.ndarray | None = None) -> float:
     """Fleiss, Cohen & Everitt (1969) large-sample standard error of (weighted) kappa for two coders."""
-    x, y, _ = est._pairs(r, "kappa")
+    x, y, _ = est.paired_ratings(r, "kappa")
     k = r.k
     w = np.eye(k) if weights is None else weights
     p = np.bincount(x * k + y, minlength=k * k).reshape(k, k) / len(x)
@@ -316,6 +316,6 @@ def kappa_se(r: Ratings, weights: np.ndarray | None = None) -> float:
 
 
 def pabak_se(r: Ratings) -> float:
-    x, y, _ = est._pairs(r, "pabak")
+    x, y, _ = est.paired_ratings(r, "pabak")
     po = float((x == y).mean())
     return float(2 * np.sqrt(po * (1 - po) / len(x)))

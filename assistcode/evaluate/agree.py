@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from .coding import CodingData
-from .harness import EvalOptions, _est
+from .harness import EvalOptions, estimate_row
 
 ALL_STATISTICS = ("percent_agreement", "fleiss_kappa", "gwet_ac1", "brennan_prediger", "krippendorff_alpha")
 TWO_CODER = ("cohen_kappa", "scott_pi")
@@ -107,17 +107,17 @@ def _statistics(matrix: Any, n_coders: int, level: str, numeric: bool, binary: b
         kw: dict[str, Any] = {"categories": categories}
         if name == "krippendorff_alpha":
             kw["level"] = level
-        out.append(_est(name, matrix, opts, None, **kw))
+        out.append(estimate_row(name, matrix, opts, None, **kw))
     if n_coders == 2:
         for name in TWO_CODER:
-            out.append(_est(name, matrix, opts, None, categories=categories))
+            out.append(estimate_row(name, matrix, opts, None, categories=categories))
         if numeric and not binary:
             for w in ("linear", "quadratic"):
-                e = _est("weighted_kappa", matrix, opts, None, weights=w, categories=categories)
+                e = estimate_row("weighted_kappa", matrix, opts, None, weights=w, categories=categories)
                 e["statistic"] = f"weighted_kappa ({w})"
                 out.append(e)
         if binary:
-            out.append(_est("pabak", matrix, opts, None))
+            out.append(estimate_row("pabak", matrix, opts, None))
     return out
 
 
@@ -162,7 +162,7 @@ def agree(data: CodingData, opts: AgreeOptions | None = None) -> dict[str, Any]:
     if label_codes and single is None:
         keep = set(label_codes)
         sets = [[None if s is None else s & keep for s in row] for row in data.sets]
-        multi = _est("krippendorff_alpha", sets, opts, None, level="masi")
+        multi = estimate_row("krippendorff_alpha", sets, opts, None, level="masi")
     coders_per_unit = np.array([[s is not None for s in row] for row in data.sets]).sum(0)
     return {
         "meta": {"n_units": len(data.units), "n_coders": len(data.coders), "coders": list(data.coders),

@@ -38,7 +38,7 @@ class EvalOptions:
     """Document metadata fields to break agreement down by."""
 
 
-def _est(statistic: str, data: Any, opts: EvalOptions, clusters: Sequence[str] | None, **kw: Any) -> dict[str, Any]:
+def estimate_row(statistic: str, data: Any, opts: EvalOptions, clusters: Sequence[str] | None, **kw: Any) -> dict[str, Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AgreementWarning)
@@ -55,15 +55,15 @@ def _clusters(data: CodingData, opts: EvalOptions) -> Sequence[str] | None:
 
 def _overall(data: CodingData, coders: list[str], opts: EvalOptions) -> list[dict[str, Any]]:
     clusters = _clusters(data, opts)
-    out = [_est("krippendorff_alpha", data.set_matrix(coders), opts, clusters, level="masi")]
+    out = [estimate_row("krippendorff_alpha", data.set_matrix(coders), opts, clusters, level="masi")]
     single = data.single_label(coders)
     if single is not None:
-        out.append(_est("krippendorff_alpha", single, opts, clusters, level="nominal"))
+        out.append(estimate_row("krippendorff_alpha", single, opts, clusters, level="nominal"))
         if len(coders) == 2:
-            out.append(_est("cohen_kappa", single, opts, clusters))
+            out.append(estimate_row("cohen_kappa", single, opts, clusters))
         else:
-            out.append(_est("fleiss_kappa", single, opts, clusters))
-        out.append(_est("gwet_ac1", single, opts, clusters))
+            out.append(estimate_row("fleiss_kappa", single, opts, clusters))
+        out.append(estimate_row("gwet_ac1", single, opts, clusters))
     return out
 
 
@@ -74,7 +74,7 @@ def _per_code_stats(binary: np.ndarray, opts: EvalOptions, clusters: Sequence[st
                  ("krippendorff_alpha", {})]
     else:
         names = [("fleiss_kappa", {}), ("gwet_ac1", {"categories": cats}), ("krippendorff_alpha", {})]
-    return [_est(name, binary, opts, clusters, **kw) for name, kw in names]
+    return [estimate_row(name, binary, opts, clusters, **kw) for name, kw in names]
 
 
 def _prf(model: np.ndarray, ref: np.ndarray) -> dict[str, float | None]:
@@ -128,7 +128,7 @@ def _confusion(data: CodingData, a: str, b: str) -> dict[str, Any]:
 
 def _pair_value(data: CodingData, a: str, b: str, opts: EvalOptions) -> float | None:
     quick = EvalOptions(**{**asdict(opts), "n_boot": 0})
-    est = _est("krippendorff_alpha", data.set_matrix([a, b]), quick, None, level="masi")
+    est = estimate_row("krippendorff_alpha", data.set_matrix([a, b]), quick, None, level="masi")
     return est.get("value")
 
 
@@ -190,7 +190,7 @@ def evaluate(data: CodingData, options: EvalOptions | None = None) -> dict[str, 
                 row.update(_prf(binary[0], binary[1]))
                 row["p_value"] = permutation_p(binary[0], binary[1])
             if len(humans) >= 2:
-                row["ceiling"] = _est("krippendorff_alpha", data.binary(code, humans), opts, clusters)
+                row["ceiling"] = estimate_row("krippendorff_alpha", data.binary(code, humans), opts, clusters)
             if prevalence is not None and (prevalence < RARE or prevalence > 1 - RARE):
                 notes.append(f"code {code!r} has prevalence {prevalence:.1%}: kappa and alpha are unstable when "
                              "prevalence is skewed; report AC1 or PABAK beside them")
@@ -219,7 +219,7 @@ def evaluate(data: CodingData, options: EvalOptions | None = None) -> dict[str, 
             mask[idx] = True
             sub = data.restrict(mask)
             breakdown.append({"field": fieldname, "value": str(value), "coders": main, "n_units": int(mask.sum()),
-                              "estimate": _est("krippendorff_alpha", sub.set_matrix(main), opts, _clusters(sub, opts), level="masi")})
+                              "estimate": estimate_row("krippendorff_alpha", sub.set_matrix(main), opts, _clusters(sub, opts), level="masi")})
     confusion = _confusion(data, *main[:2]) if len(main) >= 2 else None
     # one co-occurrence matrix per run set against the reference (``confusion`` stays: the first of them)
     confusions = [_confusion(data, m, reference) for m in models] if reference else ([confusion] if confusion else [])

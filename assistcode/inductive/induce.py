@@ -111,14 +111,14 @@ def induce_from_texts(texts: Sequence[tuple[str, str]], *, distance: float = 0.5
                       stopwords: frozenset[str] = frozenset()) -> list[InducedCode]:
     """The embedding floor of inductive coding: sentences of the units (unit key, text) clustered by meaning, each
     cluster named by its most distinctive words (counted in the cluster against the whole); no model."""
-    from ..similarity import _STOPWORDS, Embedder
+    from ..similarity import STOPWORDS, Embedder
 
     pieces = [(unit, s.strip()) for unit, text in texts for s in re.split(r"(?<=[.!?;])\s+", text) if len(s.split()) >= 3]
     if not pieces:
         return []
     vectors = Embedder().embed([p for _, p in pieces])
     labels = cluster(vectors, distance)
-    stop = _STOPWORDS | stopwords
+    stop = STOPWORDS | stopwords
     words_all: Counter[str] = Counter(w for _, p in pieces for w in set(_WORD.findall(p.lower())) if w not in stop)
     total = len(pieces)
     out: list[InducedCode] = []

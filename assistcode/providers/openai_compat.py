@@ -24,7 +24,7 @@ TOP_LOGPROBS = 20
 """The most ``top_logprobs`` the OpenAI API returns: a choice question has at most this many options."""
 
 MODES = ("json_schema", "json_object", "tools", "prompt")
-_REFUSAL = re.compile(r"response_format|json_schema|json_object|schema|tool|not supported|unsupported|unknown (field|parameter)|"
+REFUSAL = re.compile(r"response_format|json_schema|json_object|schema|tool|not supported|unsupported|unknown (field|parameter)|"
                       r"unrecognized|extra inputs", re.IGNORECASE)
 PUBLIC_ENDPOINT = "https://api.openai.com/v1"
 
@@ -132,7 +132,7 @@ class OpenAIProvider:
                 retry = exc.response.headers.get("retry-after") if exc.response is not None else None
                 raise TransientError(f"rate limited (429): {exc.message}", _seconds(retry)) from None
             except (oa.BadRequestError, oa.UnprocessableEntityError, oa.InternalServerError, oa.NotFoundError) as exc:
-                refused = options.schema is not None and mode != "prompt" and _REFUSAL.search(_error_text(exc))
+                refused = options.schema is not None and mode != "prompt" and REFUSAL.search(_error_text(exc))
                 status = getattr(exc, "status_code", None)
                 if refused and not (status == 404 and "model" in _error_text(exc).lower()):
                     if self._downgrade(mode):

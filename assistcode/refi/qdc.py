@@ -38,14 +38,14 @@ def read_qdc(path: str | Path) -> tuple[Codebook, list[str]]:
 
 def write_qdc(codebook: Codebook, path: str | Path) -> Path:
     """Write ``codebook`` as a ``.qdc`` (hierarchy, definitions as Description, colours), validated, atomically."""
-    from .qdpx import _tree_order, guid, RGB
+    from .qdpx import tree_order, guid, RGB
 
     def q(tag: str) -> str:
         return tag  # the namespace is declared once, as xmlns on the root
 
     root = Element(q("CodeBook"), {"xmlns": CODEBOOK_NS, "origin": codebook.name or "assistcode"})
     elements: dict[str | None, Element] = {None: SubElement(root, q("Codes"))}
-    for c in _tree_order(codebook):
+    for c in tree_order(codebook):
         attrs = {"guid": guid("code", c.id), "name": c.name, "isCodable": "true"}
         if c.color and RGB.match(c.color):
             attrs["color"] = c.color

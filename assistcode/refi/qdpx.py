@@ -285,7 +285,7 @@ def export_qdpx(project: Any, output: str | Path, *, coders: Sequence[str] | Non
     codes_el = SubElement(book, _q("Codes"))
     code_guid = {c.id: guid("code", c.id) for c in codebook.codes}
     elements: dict[str | None, Element] = {None: codes_el}
-    for c in _tree_order(codebook):
+    for c in tree_order(codebook):
         attrs = {"guid": code_guid[c.id], "name": c.name, "isCodable": "true"}
         if c.color and RGB.match(c.color):
             attrs["color"] = c.color
@@ -389,7 +389,7 @@ def _span_selections(db: Any, src: Element, doc_id: str, coders: Sequence[str], 
             report.codings += 1
 
 
-def _tree_order(codebook: Codebook) -> list[Code]:
+def tree_order(codebook: Codebook) -> list[Code]:
     """Parents before children (a codebook may list a child first)."""
     out: list[Code] = []
 

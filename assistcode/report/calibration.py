@@ -8,7 +8,7 @@ from typing import Any
 from .tables import Table, num
 
 
-def _esc(text: Any) -> str:
+def esc(text: Any) -> str:
     return html.escape(str(text))
 
 
@@ -50,7 +50,7 @@ def reliability_svg(entry: dict[str, Any]) -> str:
     title = (f"Reliability: {entry['coder']} vs {entry['reference']} (Brier {num(entry['brier'])}, "
              f"ECE {num(entry['ece'])}, {entry['n']} pairs)")
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(width, 640)}" height="{height}" role="img" '
-             f'aria-label="{_esc(title)}">', f'<text x="0" y="16" font-weight="bold">{_esc(title)}</text>']
+             f'aria-label="{esc(title)}">', f'<text x="0" y="16" font-weight="bold">{esc(title)}</text>']
     for t in (0, 0.2, 0.4, 0.6, 0.8, 1):
         parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + size}" stroke="#eee"/>')
         parts.append(f'<line x1="{left}" x2="{left + size}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#eee"/>')

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .html import _esc, forest_svg, to_html
+from .html import esc, forest_svg, to_html
 from .render import to_json, to_markdown
 from .tables import Table, comparison_name, interval, num, pct, per_code_groups
 
@@ -73,17 +73,17 @@ def strip_svg(document: dict[str, Any], codes: list[str]) -> str:
     length = max(document["length"], 1)
     colour = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(codes)}
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 10}" height="{height}" role="img" '
-             f'aria-label="spans in {_esc(document["title"])}">',
-             f'<text x="0" y="14" font-weight="bold">{_esc(document["title"][:80])} ({document["length"]} characters)</text>']
+             f'aria-label="spans in {esc(document["title"])}">',
+             f'<text x="0" y="14" font-weight="bold">{esc(document["title"][:80])} ({document["length"]} characters)</text>']
     for i, coder in enumerate(coders):
         y = top + i * row_h
-        parts.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">{_esc(coder[:24])}</text>')
+        parts.append(f'<text x="{label_w - 6}" y="{y + 11}" text-anchor="end">{esc(coder[:24])}</text>')
         parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{plot_w}" height="{row_h - 4}" fill="#f1f1f1"/>')
         for start, end, code in document["coders"][coder]:
             x = label_w + start / length * plot_w
             w = max((end - start) / length * plot_w, 1.0)
             parts.append(f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{row_h - 4}" fill="{colour.get(code, "#555")}" '
-                         f'fill-opacity="0.75"><title>{_esc(coder)}: {_esc(code)} {start}-{end}</title></rect>')
+                         f'fill-opacity="0.75"><title>{esc(coder)}: {esc(code)} {start}-{end}</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -93,7 +93,7 @@ def legend_svg(codes: list[str]) -> str:
     for i, code in enumerate(codes):
         x, y = (i % 4) * 230, (i // 4) * 20
         parts.append(f'<rect x="{x}" y="{y + 4}" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>'
-                     f'<text x="{x + 16}" y="{y + 14}">{_esc(code[:30])}</text>')
+                     f'<text x="{x + 16}" y="{y + 14}">{esc(code[:30])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

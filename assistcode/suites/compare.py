@@ -14,7 +14,7 @@ from ..agreement.coefficients import alpha_estimator
 from ..agreement.uncertainty import paired_difference
 from ..errors import AgreementError, InputError
 from ..evaluate import EvalOptions, from_store
-from ..evaluate.harness import _est
+from ..evaluate.harness import estimate_row
 from ..project import Project
 from ..runs import store as rs
 from ..store.db import now, transaction
@@ -55,10 +55,10 @@ def compare(project: Project, suite: Suite) -> dict[str, Any]:
         sets[label] = row
         sub = data.restrict(both)
         sub_clusters = np.array(sub.clusters) if sub.clusters else None
-        overall = _est("krippendorff_alpha", sub.set_matrix([coder, REFERENCE]), opts, sub_clusters, level="masi")
+        overall = estimate_row("krippendorff_alpha", sub.set_matrix([coder, REFERENCE]), opts, sub_clusters, level="masi")
         per_code = {}
         for code in data.codes:
-            per_code[code] = _est("cohen_kappa", sub.binary(code, [coder, REFERENCE]), opts, sub_clusters)
+            per_code[code] = estimate_row("cohen_kappa", sub.binary(code, [coder, REFERENCE]), opts, sub_clusters)
         run = rs.get_run(db, coder)
         counts = rs.segment_counts(db, run.id)
         n_seg = max(run.manifest.get("corpus", {}).get("segments", 0) or counts.get("ok", 0) + counts.get("failed", 0), 1)
@@ -74,7 +74,7 @@ def compare(project: Project, suite: Suite) -> dict[str, Any]:
         })
     ceiling = None
     if len(gold) > 1:
-        ceiling = _est("krippendorff_alpha", data.set_matrix(gold), opts, clusters, level="masi")
+        ceiling = estimate_row("krippendorff_alpha", data.set_matrix(gold), opts, clusters, level="masi")
     paired = []
     for a, b in itertools.combinations(labels, 2):
         ra, rb = sets[a], sets[b]

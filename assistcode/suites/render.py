@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exports import atomic_write
-from ..report.html import _esc, forest_svg, to_html
+from ..report.html import esc, forest_svg, to_html
 from ..report.render import to_markdown
 from ..report.tables import Table, interval, num
 
@@ -65,11 +65,11 @@ def pareto_svg(result: dict[str, Any]) -> str:
     x = lambda v: left + v / (xmax * 1.1) * (w - left - 20)  # noqa: E731
     y = lambda v: top + (1 - (v - ylo) / (1 - ylo)) * (h - top - bottom)  # noqa: E731
     title = f"Agreement with the gold against {AXIS[axis]}"
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{_esc(title)}">',
-             f'<text x="0" y="16" font-weight="bold">{_esc(title)}</text>',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{esc(title)}">',
+             f'<text x="0" y="16" font-weight="bold">{esc(title)}</text>',
              f'<line x1="{left}" x2="{left}" y1="{top}" y2="{h - bottom}" stroke="#888"/>',
              f'<line x1="{left}" x2="{w - 10}" y1="{h - bottom}" y2="{h - bottom}" stroke="#888"/>',
-             f'<text x="{(w + left) / 2}" y="{h - 12}" text-anchor="middle" fill="#444">{_esc(AXIS[axis])}</text>',
+             f'<text x="{(w + left) / 2}" y="{h - 12}" text-anchor="middle" fill="#444">{esc(AXIS[axis])}</text>',
              f'<text x="14" y="{(h - bottom + top) / 2}" fill="#444" transform="rotate(-90 14 {(h - bottom + top) / 2})" '
              'text-anchor="middle">alpha</text>']
     for tick in (0.0, 0.5, 1.0) + ((ylo,) if ylo < 0 else ()):
@@ -84,11 +84,11 @@ def pareto_svg(result: dict[str, Any]) -> str:
     for label, a, lo, hi, cost in pts:
         if lo is not None and hi is not None:
             parts.append(f'<line x1="{x(cost):.1f}" x2="{x(cost):.1f}" y1="{y(lo):.1f}" y2="{y(hi):.1f}" stroke="#3a6ea5"/>')
-        parts.append(f'<circle cx="{x(cost):.1f}" cy="{y(a):.1f}" r="5" fill="#1f4e79"><title>{_esc(label)}: alpha '
-                     f'{a:.3f}, {_esc(AXIS[axis])} {cost:.3g}</title></circle>')
+        parts.append(f'<circle cx="{x(cost):.1f}" cy="{y(a):.1f}" r="5" fill="#1f4e79"><title>{esc(label)}: alpha '
+                     f'{a:.3f}, {esc(AXIS[axis])} {cost:.3g}</title></circle>')
         right = x(cost) > (w + left) / 2  # labels of points on the right run leftwards, inside the plot
         parts.append(f'<text x="{x(cost) + (-8 if right else 8):.1f}" y="{y(a) - 6:.1f}" font-size="11" '
-                     f'text-anchor="{"end" if right else "start"}">{_esc(label[:40])}</text>')
+                     f'text-anchor="{"end" if right else "start"}">{esc(label[:40])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
