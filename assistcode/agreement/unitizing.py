@@ -9,12 +9,16 @@ Coefficients (all ``1 - Do / De``):
 - ``u_alpha``: Krippendorff (1995, "On the reliability of unitizing continuous data", Sociological Methodology 25)
   in the form of Krippendorff (2004, Content Analysis, 2nd ed., sec. 11.6): per code, the squared differences of
   overlapping units' beginnings and ends, and the squared length of a unit that falls inside another coder's gap;
-  ``u_alpha_by_code`` per code, ``u_alpha`` pools the codes (sum of Do over sum of De).
+  ``u_alpha_by_code`` per code, ``u_alpha`` pools the codes (sum of Do over sum of De). Exact to the 2004 worked
+  example; the 2016 paper replaced it because its expected disagreement misbehaves with more than two coders.
 - The family of Krippendorff, Mathet, Bouvry & Widlöcher (2016, Quality & Quantity 50), on coincidences of
   intersection lengths between coders (a unit pairs with itself as a whole, a gap character by character):
   ``binary[code]`` is |uα for that code against everything else (ATLAS.ti's alpha-binary); ``cu_alpha`` is c|uα,
-  the coding of the units where coders' units overlap (gaps left out); ``Cu_alpha`` is uα over the gap and all codes
-  at once, the overall coefficient. A coder who puts two codes on the same characters has both values there.
+  the coding of the units where coders' units overlap (gaps left out; a unit's self-pairing counts only the length
+  that other coders' units cover, as in Krippendorff 2019, sec. 12.6); ``Cu_alpha`` is uα over the gap and all
+  codes at once, the overall coefficient (ATLAS.ti's Cu-α pools semantic domains, which assistcode does not have).
+  The 2016 values are mutually exclusive; a coder who puts several codes on the same characters has their set as
+  one value there, so {a, b} agrees with {a, b} only.
 
 All statistics are sums over documents (``u_alpha``'s expected disagreement adds a term over pairs of a unit and a
 gap, from any documents, which is a weighted sum over the gaps sorted by length), so a bootstrap resample of
