@@ -181,7 +181,7 @@ def test_symmetric_in_coders_and_invariant_to_document_order(rows, coders, docs)
 
 def test_a_resample_equals_the_duplicated_data():
     """A bootstrap replicate (document weights) equals the coefficients of the resampled data written out, the
-    1995 unit-gap quadratic form included."""
+    1995 unit-gap term (units of one document against gaps of any) included."""
     rng = np.random.default_rng(3)
     lengths = {f"d{i}": int(rng.integers(40, 90)) for i in range(6)}
     rows = []
@@ -189,7 +189,18 @@ def test_a_resample_equals_the_duplicated_data():
         rows += [SpanCoding(d, s, e, coder, code) for coder, code, s, e in
                  random_partition_spans(rng, 3, n, ["a", "b"], exclusive=bool(rng.random() < 0.5))]
     boot = _Bootstrap.build(rows, lengths, None, ["a", "b"])
-    w = np.array([[2, 0, 1, 0, 3, 0]], dtype=float)  # documents sorted: d0..d5
+    for w in [np.array([[2, 0, 1, 0, 3, 0]], dtype=float)] + [  # documents sorted: d0..d5
+            np.bincount(rng.integers(0, 6, 6), minlength=6)[None, :].astype(float) for _ in range(3)]:
+        check_replicate(boot, rows, lengths, w)
+    # all ones is the point estimate, and the weighted unit-gap term is the direct sum
+    ones = boot.replicates(np.ones((1, 6)))
+    point = unitizing_alpha(rows, lengths, codes=["a", "b"])
+    assert ones["u_alpha"][0] == pytest.approx(point.u_alpha, rel=1e-12)
+    assert [term.weighted(np.ones((1, 6)))[0] for term in boot.cross] == pytest.approx(
+        list(_cross_total(boot.stats)[0]), rel=1e-12)
+
+
+def check_replicate(boot, rows, lengths, w):
     got = boot.replicates(w)
     written, written_lengths = [], {}
     for i, d in enumerate(sorted(lengths)):
@@ -203,12 +214,6 @@ def test_a_resample_equals_the_duplicated_data():
     for c in "ab":
         assert got[f"binary:{c}"][0] == pytest.approx(want.binary[c], rel=1e-9)
         assert got[f"u_alpha:{c}"][0] == pytest.approx(want.u_alpha_by_code[c], rel=1e-9)
-    # all ones is the point estimate, and the weighted unit-gap term is the direct sum
-    ones = boot.replicates(np.ones((1, 6)))
-    point = unitizing_alpha(rows, lengths, codes=["a", "b"])
-    assert ones["u_alpha"][0] == pytest.approx(point.u_alpha, rel=1e-12)
-    assert [term.weighted(np.ones((1, 6)))[0] for term in boot.cross] == pytest.approx(
-        list(_cross_total(boot.stats)[0]), rel=1e-12)
 
 
 def test_intervals_resample_documents():
