@@ -295,6 +295,37 @@ def test_a_refused_structured_output_mode_is_asked_in_the_next(proj):
         assert modes == {"json_schema", "json_object"}
 
 
+def test_several_segments_per_request_and_several_samples(proj, twin):
+    with serve() as server:
+        c = config(server)
+        c.template, c.batch_size, c.samples, c.temperature = "deductive-batch", 5, 3, 0.5
+        r = code_project(proj, c)
+        assert r.counts["ok"] == N and len(sent(server)) == 5 * 3  # 5 requests of up to 5 segments, 3 samples each
+        s = sync_config(server)
+        s.template, s.batch_size, s.samples, s.temperature = "deductive-batch", 5, 3, 0.5
+        code_project(twin, s)
+        assert annotations(proj) == annotations(twin)
+
+
+def test_a_dry_run_estimates_at_the_batch_price_and_sends_nothing(proj):
+    with serve() as server:
+        plain = code_project(proj, sync_config(server), dry_run=True)
+        r = code_project(proj, config(server), dry_run=True)
+        assert r.estimate["calls"] == plain.estimate["calls"] == N
+        assert r.estimate["cost_usd_typical"] == pytest.approx(plain.estimate["cost_usd_typical"] / 2)
+        assert server.batches.order == [] and server.calls == 0
+
+
+def test_max_cost_bounds_what_is_sent_at_the_worst_cost(proj):
+    with serve() as server:
+        c = config(server)
+        c.max_cost = 0.0033  # the worst cost of a request (its prompt and 1,024 reply tokens) is about $0.00032
+        r = code_project(proj, c)
+        first = len(server.batches.batches["batch_00001"]["_lines"])
+        assert 5 <= first <= 11 and len(server.batches.order) >= 3
+        assert r.counts["ok"] == N and r.counts["cost_usd"] <= 0.0033  # what was spent left room for the rest
+
+
 # -- refusals up front -------------------------------------------------------------------------------------------------------
 def test_batch_api_refusals(proj):
     with serve() as server:
