@@ -239,10 +239,20 @@ def coerce_sets(data: Any) -> tuple[np.ndarray, list[frozenset]]:
     rows = _rows(data)
     n_units = _shape_checks(rows)
     index: dict[frozenset, int] = {}
+    checked: dict[frozenset, int] = {}  # frozenset cells already checked: one dict lookup per repeated cell
     codes = np.full((len(rows), n_units), MISSING, dtype=np.int64)
     for i, row in enumerate(rows):
+        out = []
         for u, cell in enumerate(row):
+            if cell is None:
+                out.append(MISSING)
+                continue
+            known = checked.get(cell) if type(cell) is frozenset else None
+            if known is not None:
+                out.append(known)
+                continue
             if _is_missing(cell):
+                out.append(MISSING)
                 continue
             if isinstance(cell, (set, frozenset, list, tuple)):
                 members = frozenset(cell)
@@ -252,6 +262,10 @@ def coerce_sets(data: Any) -> tuple[np.ndarray, list[frozenset]]:
             if any(_is_missing(m) for m in members):
                 raise AgreementError(f"coder {i}, unit {u}: a set holds a missing value (None or NaN)",
                                      hint="the empty set means no code applies; None means not rated")
-            codes[i, u] = index.setdefault(members, len(index))
+            code = index.setdefault(members, len(index))
+            if type(cell) is frozenset:
+                checked[cell] = code
+            out.append(code)
+        codes[i, :] = out
     _check_pairable(codes)
     return codes, list(index)

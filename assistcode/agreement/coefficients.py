@@ -205,9 +205,8 @@ def set_distances(sets: Sequence[frozenset], level: str = "masi") -> est.Distanc
             masks[i, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
     sizes = np.array([len(s) for s in sets], dtype=np.int64)
 
-    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        inter = sum(np.bitwise_count(masks[a, w] & masks[b, w]).astype(np.int64) for w in range(words))
-        size_a, size_b = sizes[a], sizes[b]
+    def by_sizes(size_a: np.ndarray, size_b: np.ndarray, inter: np.ndarray) -> np.ndarray:
+        """The distance of two sets from their sizes and the size of their intersection (all it depends on)."""
         union = size_a + size_b - inter
         with np.errstate(divide="ignore", invalid="ignore"):
             jaccard = inter / union
@@ -217,6 +216,21 @@ def set_distances(sets: Sequence[frozenset], level: str = "masi") -> est.Distanc
             m = np.where(inter == 0, 0.0, np.where(inter == np.minimum(size_a, size_b), 2 / 3, 1 / 3))
             d = 1.0 - jaccard * m
         return np.where((inter == size_a) & (inter == size_b), 0.0, d)
+
+    def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if words == 1:
+            return np.bitwise_count(masks[a, 0] & masks[b, 0])
+        return sum(np.bitwise_count(masks[a, w] & masks[b, w]).astype(np.int64) for w in range(words))
+
+    span = int(sizes.max()) + 1 if len(sets) else 1
+    if span > 64:  # sets of many codes: the formula on every pair
+        return lambda a, b: by_sizes(sizes[a], sizes[b], overlap(a, b).astype(np.int64))
+    grid = np.indices((span, span, span)).reshape(3, -1)
+    table = by_sizes(grid[0], grid[1], grid[2])  # every (size, size, intersection), looked up per pair
+    key = sizes * span * span
+
+    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return table[key[a] + sizes[b] * span + overlap(a, b)]
 
     return distance
 

@@ -25,6 +25,8 @@ Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 _BLOCK_CELLS = 4_000_000
 """Entries of a distance matrix computed at once: a large one (thousands of code sets) is never held whole."""
+_DENSE_CELLS = 9_000_000
+"""Distance matrices up to this many entries (72 MB) are computed once and kept with their estimator."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,18 @@ class Quadratic:
     distance: Distance
     offset: int = 1
 
-    def _blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    @cached_property
+    def _whole(self) -> np.ndarray | None:
+        """d itself, where it is small enough to keep (up to _DENSE_CELLS entries)."""
+        if self.k * self.k > _DENSE_CELLS:
+            return None
+        idx = np.arange(self.k)
+        return np.asarray(self.distance(idx[:, None], idx[None, :]), dtype=np.float64).reshape(self.k, self.k)
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray | slice, np.ndarray]]:
+        if self._whole is not None:
+            yield slice(None), self._whole
+            return
         rows = np.arange(self.k)[:, None]
         step = max(1, _BLOCK_CELLS // max(self.k, 1))
         for start in range(0, self.k, step):
@@ -47,7 +60,19 @@ class Quadratic:
             yield cols, np.asarray(self.distance(rows, cols[None, :]), dtype=np.float64)
 
     def times(self, x: np.ndarray | sp.spmatrix) -> np.ndarray:
-        """``x @ d`` for x of shape (..., k), dense or sparse (rows x k)."""
+        """``x @ d`` for x of shape (..., k), dense or sparse (rows x k). The last vector's product is kept: the
+        point estimate and the jackknife both need it of the same marginals."""
+        if isinstance(x, np.ndarray) and x.ndim == 1:
+            last = self.__dict__.get("_last")
+            if last is not None and np.array_equal(last[0], x):
+                return last[1]
+            out = self._times(x)
+            out.setflags(write=False)
+            self.__dict__["_last"] = (x.copy(), out)
+            return out
+        return self._times(x)
+
+    def _times(self, x: np.ndarray | sp.spmatrix) -> np.ndarray:
         out = np.empty(x.shape[:-1] + (self.k,) if not sp.issparse(x) else (x.shape[0], self.k))
         for cols, block in self._blocks():
             out[..., cols] = np.asarray(x @ block)

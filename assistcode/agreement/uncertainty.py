@@ -11,6 +11,7 @@ Scott's pi and Krippendorff's alpha have no standard closed form here: use the b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -102,7 +103,8 @@ class _Groups:
             rows = self.stats[:, quad.offset:quad.offset + quad.k]
             marginals = total[quad.offset:quad.offset + quad.k]
             own = np.diag(self.gram) if self.clustered else quad.self_terms(rows)
-            forms = quad.form(marginals) - 2 * np.asarray(rows @ quad.times(marginals)).ravel() + own
+            towards = quad.times(marginals)
+            forms = towards @ marginals - 2 * np.asarray(rows @ towards).ravel() + own
         chunk = max(1, _MAX_CELLS // max(self.stats.shape[1], 1))
         out = np.empty(self.n)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -119,21 +121,54 @@ def _groups(estimator: est.Estimator, clusters: np.ndarray | None) -> _Groups:
     return _Groups(estimator, ids, n)
 
 
-def _draw(groups: _Groups, estimator: est.Estimator, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` values from one stream of draws. Batches keep the sizes the unit-weight version drew in (so a
-    seed gives the resamples it always gave), each batch one product over groups."""
+_EVAL_CELLS = 16_000_000
+"""Draw counts (or sums) evaluated at once: every resample of a bootstrap over 2,000 documents in one product."""
+_DRAWS: dict[tuple[int, int, int, int], np.ndarray] = {}
+"""The last few draws by (seed, resamples, groups, batch): an evaluation bootstraps many coefficients over the same
+documents with the same seed, and they share the draws (as they always did, drawn once instead of each time)."""
+
+
+def _counts_stream(rng: np.random.Generator, n: int, n_boot: int, batch: int) -> Iterator[np.ndarray]:
+    """The draw counts of ``n_boot`` resamples in chunks of whole batches. Batches keep the sizes the unit-weight
+    version drew in (so a seed gives the resamples it always gave); chunks group them for one product each."""
+    per_chunk = max(batch, (_EVAL_CELLS // max(n, 1)) // batch * batch)
+    for start in range(0, n_boot, per_chunk):
+        stop = min(n_boot, start + per_chunk)
+        yield np.concatenate([_counts(rng, n, min(batch, stop - b)) for b in range(start, stop, batch)])
+
+
+def _draws(seed: int | np.random.Generator | None, n: int, n_boot: int, batch: int) -> Iterator[np.ndarray]:
+    if not isinstance(seed, (int, np.integer)) or n * n_boot > _EVAL_CELLS:
+        yield from _counts_stream(np.random.default_rng(seed), n, n_boot, batch)
+        return
+    key = (int(seed), n, n_boot, batch)
+    if key not in _DRAWS:
+        if len(_DRAWS) >= 4:
+            _DRAWS.pop(next(iter(_DRAWS)))
+        _DRAWS[key] = np.concatenate(list(_counts_stream(np.random.default_rng(seed), n, n_boot, batch)))
+        _DRAWS[key].setflags(write=False)
+    yield _DRAWS[key]
+
+
+def _draw(groups: _Groups, estimator: est.Estimator, n_boot: int, seed: int | np.random.Generator | None) -> np.ndarray:
+    """``n_boot`` values from one stream of draws, a chunk of resamples per product over groups."""
     batch = max(1, min(n_boot, _MAX_CELLS // max(estimator.rows, 1)))
+    width = groups.stats.shape[1]
     out = np.empty(n_boot)
-    for start in range(0, n_boot, batch):
-        b = min(batch, n_boot - start)
-        out[start:start + b] = groups.values(_counts(rng, groups.n, b))
+    start = 0
+    for counts in _draws(seed, groups.n, n_boot, batch):
+        step = max(1, _EVAL_CELLS // max(width, groups.n, 1))
+        for i in range(0, len(counts), step):
+            part = counts[i:i + step]
+            out[start:start + len(part)] = groups.values(part)
+            start += len(part)
     return out
 
 
 def replicates(estimator: est.Estimator, n_boot: int = 1000, clusters: np.ndarray | None = None,
                seed: int | np.random.Generator | None = None) -> np.ndarray:
     """``n_boot`` bootstrap values of the coefficient (NaN where undefined)."""
-    return _draw(_groups(estimator, clusters), estimator, n_boot, np.random.default_rng(seed))
+    return _draw(_groups(estimator, clusters), estimator, n_boot, seed)
 
 
 def _cluster_index(estimator: est.Estimator, clusters: np.ndarray | None) -> tuple[np.ndarray | None, int]:
@@ -166,7 +201,7 @@ def bootstrap_interval(estimator: est.Estimator, *, n_boot: int = 1000, level: f
     _check_options(level, method)
     theta = estimator.value()
     groups = _groups(estimator, clusters)
-    boots = _draw(groups, estimator, n_boot, np.random.default_rng(seed))
+    boots = _draw(groups, estimator, n_boot, seed)
     ok = boots[np.isfinite(boots)]
     undefined = n_boot - len(ok)
     if len(ok) < 2 or not np.isfinite(theta):
@@ -220,15 +255,14 @@ def paired_difference(a: est.Estimator, b: est.Estimator, *, n_boot: int = 1000,
     if b.stats.shape[0] != n or a.units is not None or b.units is not None:
         raise AgreementError("a paired difference needs both coefficients on the same units",
                              hint="keep the units every coder rated")
-    rng = np.random.default_rng(seed)
     groups_a, groups_b = _groups(a, clusters), _groups(b, clusters)
     theta = a.value() - b.value()
     batch = max(1, min(n_boot, _MAX_CELLS // max(n, 1)))
     boots = np.empty(n_boot)
-    for start in range(0, n_boot, batch):
-        k = min(batch, n_boot - start)
-        counts = _counts(rng, groups_a.n, k)
-        boots[start:start + k] = groups_a.values(counts) - groups_b.values(counts)
+    start = 0
+    for counts in _draws(seed, groups_a.n, n_boot, batch):
+        boots[start:start + len(counts)] = groups_a.values(counts) - groups_b.values(counts)
+        start += len(counts)
     ok = boots[np.isfinite(boots)]
     nan = float("nan")
     if len(ok) < 2 or not np.isfinite(theta):
