@@ -23,7 +23,7 @@ from .ids import hash_json
 from .model import Codebook, Segment
 from .runs import store as rs
 from .runs.engine import RunResult, corpus_fingerprint
-from .review.decisions import REVIEWED
+from .model import REVIEWED
 
 MODEL = "all-MiniLM-L6-v2-int8"
 WINDOW = 256

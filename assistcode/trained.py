@@ -25,7 +25,7 @@ from .ids import hash_json
 from .model import Codebook, Segment
 from .runs import store as rs
 from .runs.engine import RunResult, corpus_fingerprint
-from .review.decisions import REVIEWED
+from .model import REVIEWED
 
 HEAD = "logreg"
 MIN_CLASS = 3

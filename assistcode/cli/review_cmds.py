@@ -125,10 +125,10 @@ def decide_cmd(item: str, action: str, codes: str | None, memo: str | None, revi
         rec = rv.decide(project.db, item, name, action, codes=code_list, memo=memo, codebook=project.codebook(),
                         shown={"screen": "cli"})
     if as_json:
-        _echo_json(rec)
+        _echo_json(rec.as_dict())
     else:
-        click.echo(f"saved: {action} on {rec['item_id']} -> {', '.join(rec['codes_after'] or []) or 'no code'} "
-                   f"(item {rec['status']})")
+        click.echo(f"saved: {action} on {rec.item_id} -> {', '.join(rec.codes_after or []) or 'no code'} "
+                   f"(item {rec.status})")
 
 
 @review_group.command("undo")
@@ -139,7 +139,7 @@ def undo_cmd(reviewer: str | None, project_dir: Path) -> None:
     name = rv.reviewer_name(reviewer)
     with open_project(project_dir) as project:
         rec = rv.undo(project.db, name)
-    click.echo("nothing to undo" if rec is None else f"undid your {rec['undone_action']} on {rec['item_id']}")
+    click.echo("nothing to undo" if rec is None else f"undid your {rec.undone_action} on {rec.item_id}")
 
 
 @review_group.command("status")

@@ -16,6 +16,7 @@ from ..agreement.coefficients import AgreementWarning
 from ..agreement.summary import estimate
 from ..errors import AgreementError, InputError
 from .coding import CodingData
+from .result import EvalResult
 
 RARE = 0.05
 SMALL_N = 30
@@ -39,6 +40,8 @@ class EvalOptions:
 
 
 def estimate_row(statistic: str, data: Any, opts: EvalOptions, clusters: Sequence[str] | None, **kw: Any) -> dict[str, Any]:
+    """One coefficient with its interval as a row (``Estimate.as_dict``); a statistic that cannot be computed is a
+    row with ``value`` None and a note saying why."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AgreementWarning)
@@ -132,7 +135,7 @@ def _pair_value(data: CodingData, a: str, b: str, opts: EvalOptions) -> float | 
     return est.get("value")
 
 
-def evaluate(data: CodingData, options: EvalOptions | None = None) -> dict[str, Any]:
+def evaluate(data: CodingData, options: EvalOptions | None = None) -> EvalResult:
     """Overall and per-code agreement with intervals, ceilings, and the model's place among the humans."""
     opts = options or EvalOptions()
     if opts.rollup:

@@ -8,9 +8,11 @@ from typing import Any
 
 from ..ids import hash_json
 from ..store.db import now, transaction
+from .result import EvalResult
 
 
-def _summary(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def summary(result: EvalResult) -> dict[str, dict[str, Any]]:
+    """Each comparison's overall figures by name (``comparison: statistic (level)``), as history keeps them."""
     out = {}
     for comp in result.get("overall", []):
         for e in comp["estimates"]:
@@ -21,24 +23,24 @@ def _summary(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def record(db: sqlite3.Connection, result: dict[str, Any]) -> dict[str, Any] | None:
+def record(db: sqlite3.Connection, result: EvalResult) -> dict[str, Any] | None:
     """Store this evaluation's overall figures; return the change since the previous evaluation of the same
     coders against the same reference (``None`` the first time). Adds a note to ``result`` saying so."""
     meta = result.get("meta", {})
     key = hash_json({"coders": sorted(c["name"] for c in meta.get("coders", [])), "reference": meta.get("reference"),
                      "options": {k: meta.get("options", {}).get(k) for k in ("rollup", "ci_level")}})
-    summary = _summary(result)
+    figures = summary(result)
     decisions = db.execute("SELECT count(*) FROM review_decisions").fetchone()[0]
     with transaction(db):
         prev = db.execute("SELECT created_at, decisions, summary FROM eval_history WHERE key = ? ORDER BY id DESC LIMIT 1",
                           (key,)).fetchone()
         db.execute("INSERT INTO eval_history (key, created_at, decisions, summary) VALUES (?, ?, ?, ?)",
-                   (key, now(), decisions, json.dumps(summary)))
+                   (key, now(), decisions, json.dumps(figures)))
     if prev is None:
         return None
     before = json.loads(prev[2])
     changes = []
-    for name, cur in summary.items():
+    for name, cur in figures.items():
         old = before.get(name)
         if old is None or cur["value"] is None or old["value"] is None:
             continue

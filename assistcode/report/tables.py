@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..agreement.summary import CONVENTIONS
+from ..evaluate.result import EstimateRow, EvalResult, PerCodeRow
 
 
 @dataclass
@@ -32,7 +33,7 @@ def num(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def interval(e: dict[str, Any]) -> str:
+def interval(e: EstimateRow) -> str:
     if e.get("value") is None:
         return e.get("note") or "undefined"
     if e.get("low") is None:
@@ -44,7 +45,7 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _conventions(estimates: list[dict[str, Any]]) -> list[str]:
+def _conventions(estimates: list[EstimateRow]) -> list[str]:
     seen = {}
     for e in estimates:
         name = e["statistic"].split(" ")[0]
@@ -57,7 +58,7 @@ def _conventions(estimates: list[dict[str, Any]]) -> list[str]:
     return [f"{k}: {v}" for k, v in seen.items()] + ([ci] if ci else [])
 
 
-def eval_tables(result: dict[str, Any]) -> list[Table]:
+def eval_tables(result: EvalResult) -> list[Table]:
     meta = result["meta"]
     tables = []
     coders = Table("Coders", ["coder", "kind", "coverage"],
@@ -91,9 +92,9 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def per_code_groups(result: dict[str, Any]) -> list[list[dict[str, Any]]]:
+def per_code_groups(result: EvalResult) -> list[list[PerCodeRow]]:
     """Per-code rows grouped by the coders they compare (one group per run set against the reference), in order."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[PerCodeRow]] = {}
     for r in result.get("per_code") or []:
         groups.setdefault(tuple(r["coders"]), []).append(r)
     return list(groups.values())
@@ -104,7 +105,7 @@ def comparison_name(coders: list[str]) -> str:
     return " vs ".join(coders) if len(coders) == 2 else f"{len(coders)} coders: " + ", ".join(coders)
 
 
-def confusions(result: dict[str, Any]) -> list[dict[str, Any]]:
+def confusions(result: EvalResult) -> list[dict[str, Any]]:
     """Every co-occurrence matrix of a result: one per run compared (older results hold one, ``confusion``)."""
     if result.get("confusions"):
         return list(result["confusions"])

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from ..errors import InputError
@@ -22,6 +22,32 @@ from ..store.db import now, transaction
 ACTIONS = ("accept", "reject", "edit", "skip", "adjudicate")
 DECIDING = ("accept", "reject", "edit")
 LEASE_SECONDS = 30 * 60
+
+
+@dataclass
+class ReviewDecision:
+    """One record of the review log, as :func:`decide` and :func:`undo` write it."""
+
+    uid: str
+    item_id: str
+    """The item's uid."""
+    reviewer: str
+    decided_at: str
+    action: str
+    """accept, reject, edit, skip, adjudicate, or undo."""
+    status: str = ""
+    """The item's status once settled (open, done, adjudicate)."""
+    codes_before: list[str] | None = None
+    codes_after: list[str] | None = None
+    """The code set decided (None for skip)."""
+    memo: str | None = None
+    undoes: str | None = None
+    """undo: the uid of the decision taken back."""
+    undone_action: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data (an undo's fields only where it is one)."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("undoes", "undone_action")}
 
 
 def reviewer_name(name: str | None) -> str:
@@ -243,7 +269,7 @@ def release(db: sqlite3.Connection, reviewer: str) -> int:
 
 def decide(db: sqlite3.Connection, ref: str | int | Item, reviewer: str, action: str, *, codes: Sequence[str] | None = None,
            memo: str | None = None, shown: dict[str, Any] | None = None, codebook: Codebook | None = None,
-           clock: float | None = None) -> dict[str, Any]:
+           clock: float | None = None) -> ReviewDecision:
     """Record one decision and settle the item, in one transaction. ``edit`` and ``adjudicate`` take the reviewer's
     full code set; ``accept`` takes the suggestion; ``reject`` means none of the suggested codes applies."""
     if action not in ACTIONS:
@@ -275,15 +301,15 @@ def decide(db: sqlite3.Connection, ref: str | int | Item, reviewer: str, action:
         after = {"accept": item.proposed, "reject": [], "edit": codes, "adjudicate": codes, "skip": None}[action]
         shown = {"suggestion": _provenance(db, item.coder), **(shown or {})}
         previous = standing(db, item.id).get(reviewer)
-        record = {"uid": uuid.uuid4().hex, "item_id": item.uid, "reviewer": reviewer, "decided_at": now(),
-                  "action": action, "codes_before": previous["codes"] if previous else item.proposed,
-                  "codes_after": after, "memo": memo or None}
+        record = ReviewDecision(uuid.uuid4().hex, item.uid, reviewer, now(), action,
+                                codes_before=previous["codes"] if previous else item.proposed, codes_after=after,
+                                memo=memo or None)
         db.execute("INSERT INTO review_decisions (uid, item_id, reviewer, decided_at, action, codes_before, codes_after, "
                    "memo, shown) VALUES (?,?,?,?,?,?,?,?,?)",
-                   (record["uid"], item.id, reviewer, record["decided_at"], action, json.dumps(record["codes_before"]),
-                    json.dumps(after) if after is not None else None, record["memo"], json.dumps(shown or {})))
+                   (record.uid, item.id, reviewer, record.decided_at, action, json.dumps(record.codes_before),
+                    json.dumps(after) if after is not None else None, record.memo, json.dumps(shown or {})))
         db.execute("DELETE FROM review_leases WHERE item_id = ? AND reviewer = ?", (item.id, reviewer))
-        record["status"] = settle(db, item, [reviewer]) if action != "skip" else item.status
+        record.status = settle(db, item, [reviewer]) if action != "skip" else item.status
     return record
 
 
@@ -298,7 +324,7 @@ def _provenance(db: sqlite3.Connection, coder: str) -> dict[str, Any]:
             "template_version": row[4], "template_hash": row[5]}
 
 
-def undo(db: sqlite3.Connection, reviewer: str, *, lease_seconds: float = LEASE_SECONDS) -> dict[str, Any] | None:
+def undo(db: sqlite3.Connection, reviewer: str, *, lease_seconds: float = LEASE_SECONDS) -> ReviewDecision | None:
     """Take back the reviewer's latest live decision (a new record), and lease its item back to them."""
     with transaction(db):
         rows = db.execute("SELECT d.uid, d.item_id, d.codes_after, d.codes_before, d.action FROM review_decisions d "
@@ -309,12 +335,11 @@ def undo(db: sqlite3.Connection, reviewer: str, *, lease_seconds: float = LEASE_
             return None
         uid, item_id, after, before, action = rows[0]
         item = find_item(db, item_id)
-        record = {"uid": uuid.uuid4().hex, "item_id": item.uid, "reviewer": reviewer, "decided_at": now(),
-                  "action": "undo", "undoes": uid, "undone_action": action}
+        record = ReviewDecision(uuid.uuid4().hex, item.uid, reviewer, now(), "undo", undoes=uid, undone_action=action)
         db.execute("INSERT INTO review_decisions (uid, item_id, reviewer, decided_at, action, codes_before, codes_after, "
                    "undoes) VALUES (?,?,?,?,?,?,?,?)",
-                   (record["uid"], item_id, reviewer, record["decided_at"], "undo", after or "null", before, uid))
-        record["status"] = settle(db, item, [reviewer])
+                   (record.uid, item_id, reviewer, record.decided_at, "undo", after or "null", before, uid))
+        record.status = settle(db, item, [reviewer])
         db.execute("INSERT OR REPLACE INTO review_leases (item_id, reviewer, until) VALUES (?, ?, ?)",
                    (item_id, reviewer, time.time() + lease_seconds))
     return record
@@ -328,5 +353,5 @@ def history(db: sqlite3.Connection, reviewer: str, limit: int = 50) -> list[str]
         (reviewer, limit))]
 
 
-__all__ = ["ACTIONS", "Item", "claim", "decide", "describe", "find_item", "history", "release", "reviewer_name",
+__all__ = ["ACTIONS", "REVIEWED", "Item", "ReviewDecision", "claim", "decide", "describe", "find_item", "history", "open_items", "release", "reviewer_name",
            "settle", "standing", "undo"]

@@ -142,9 +142,9 @@ class ReviewApp:
                 s.message = ("warn", "nothing to undo")
                 return
             s.decided = max(0, s.decided - 1)
-            s.message = ("ok", f"saved: undid your {rec['undone_action']} on {rec['item_id'][:8]}")
+            s.message = ("ok", f"saved: undid your {rec.undone_action} on {rec.item_id[:8]}")
             self._refresh_counts()
-            self._show(dec.find_item(self.db, rec["item_id"]))
+            self._show(dec.find_item(self.db, rec.item_id))
 
         @kb.add("b", filter=view | idle)
         def _(e: KeyPressEvent) -> None:

@@ -75,7 +75,7 @@ def test_decisions_settle_into_reviewer_coders(queued: Project) -> None:
     assert codes_of(queued, "reviewed", third.segment_id) == set(third.proposed)
     # undo takes back the latest, as a new record, and gives the item back
     rec = review.undo(db, "ann")
-    assert rec["undoes"] and codes_of(queued, "reviewed", third.segment_id) is None
+    assert rec.undoes and codes_of(queued, "reviewed", third.segment_id) is None
     assert review.claim(db, "ann").id == third.id
     actions = [r[0] for r in db.execute("SELECT action FROM review_decisions ORDER BY id")]
     assert actions == ["edit", "reject", "accept", "undo"]
@@ -126,7 +126,7 @@ def test_double_review_conflict_goes_to_adjudication(tmp_path: Path) -> None:
     review.decide(p.db, a, "ann", "accept")
     assert review.claim(p.db, "ann").id != a.id  # never the same item twice to one reviewer
     rec = review.decide(p.db, b, "bob", "edit", codes=["national-level"], codebook=p.codebook())
-    assert rec["status"] == "adjudicate"
+    assert rec.status == "adjudicate"
     assert codes_of(p, "reviewed", a.segment_id) is None
     adj = review.claim(p.db, "chair", adjudicate=True)
     assert adj.id == a.id
