@@ -79,7 +79,7 @@ def import_(paths: tuple[Path, ...], segmenter: str | None, transcript_format: s
             return
         kinds = ", ".join(f"{c} ({k})" for c, k in r.coders.items()) or "none"
         click.echo(f"Imported {r.documents_added} documents ({r.documents_present} already here), {r.segments_added} "
-                   f"segments, {r.codings} codings by {kinds}.")
+                   f"segments, {r.codings} codings by {kinds}; {r.spans} span codings.")
         for what, n in r.skipped.items():
             click.echo(f"  left out: {n} {what}", err=True)
         return
