@@ -379,3 +379,20 @@ def test_migration_columns(project):
     assert {"run_id", "tag", "input_file_id", "batch_id", "status", "requests", "bytes", "counts"} <= cols
     cols = {r[1] for r in project.db.execute("PRAGMA table_info(batch_requests)")}
     assert {"run_id", "custom_id", "batch", "status", "attempts", "responses", "error"} <= cols
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "tools"])
+def test_a_reply_read_from_a_batch_parses_as_the_sdk_object_does(mode):
+    from openai.types.chat import ChatCompletion
+
+    from assistcode.providers.openai_compat import OpenAIProvider
+    from assistcode.runs.batch import Json
+
+    provider = OpenAIProvider("m", base_url="http://127.0.0.1:9/v1")
+    tool = {"id": "c", "type": "function", "function": {"name": "reply", "arguments": '{"codes": []}'}}
+    bodies = [{"id": "x", "model": "m", "usage": {"prompt_tokens": 5, "completion_tokens": 2},
+               "choices": [{"index": 0, "finish_reason": "length",
+                            "message": {"role": "assistant", "content": None, "tool_calls": [tool]}}]},
+              {"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}]
+    for body in bodies:
+        assert provider._reply(Json(body), mode) == provider._reply(ChatCompletion.construct(**body), mode)

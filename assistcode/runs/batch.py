@@ -73,6 +73,24 @@ class BatchOptions:
             raise InputError(f"must be above 0, not {self.poll_seconds!r}", field="poll_seconds")
 
 
+class Json:
+    """A chat completion's JSON read by attribute, as the SDK's objects are read (a missing field is None): the
+    provider's own reply parsing takes it as it takes a synchronous reply, at a tenth of the SDK's cost."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._data.get(name)
+        if isinstance(value, dict):
+            return Json(value)
+        if isinstance(value, list):
+            return [Json(v) if isinstance(v, dict) else v for v in value]
+        return value
+
+
 class BatchProvider:
     """Stands in for the ``openai`` provider during a pass: answers from the batches' replies, collects the rest."""
 
@@ -104,9 +122,7 @@ class BatchProvider:
         state = self.states.get(cid)
         if state is not None and k < len(state.responses):  # the k-th time the engine asks: the k-th reply
             self.replayed += 1
-            from openai.types.chat import ChatCompletion
-
-            return self.inner._reply(ChatCompletion.construct(**state.responses[k]), self.inner.mode)
+            return self.inner._reply(Json(state.responses[k]), self.inner.mode)
         if state is not None and state.status == "sent":
             raise Deferred(cid)
         if state is not None and state.status == "sync":
@@ -427,8 +443,9 @@ class BatchRun:
         from ..store.db import transaction
 
         with transaction(self.db):
-            self.db.execute("UPDATE runs SET manifest = json_set(manifest, '$.batch', json(?)) WHERE id = ?",
-                            (json.dumps(summary), run_id))
+            # calls: those made synchronously (the engine also counts the replies it was handed from batches)
+            self.db.execute("UPDATE runs SET manifest = json_set(manifest, '$.batch', json(?), "
+                            "'$.last_session.calls', ?) WHERE id = ?", (json.dumps(summary), self.sync_calls, run_id))
         result.run = rs.get_run(self.db, run_id)
         result.batch = summary
         if waiting:
