@@ -13,9 +13,10 @@ from ..codebook import load_codebook
 from ..corpus import iter_segments
 from ..model import REVIEWED
 from ..providers.base import canonical as canonical_provider, factory_of, is_whole_run, settle, trait
-from ..prompts import codebook_context, get_template, list_templates
+from ..project import Project
+from ..prompts import Template, codebook_context, get_template, list_templates
 from ..runs import store as rs
-from ..runs.engine import RunConfig, code_project
+from ..runs.engine import RunConfig, RunResult, code_project
 from .base import cli, open_project, output_option, progress_printer, project_option
 
 
@@ -24,7 +25,7 @@ def _progress_printer(total_hint: int | None = None):  # type: ignore[no-untyped
     return progress_printer("coding")
 
 
-def load_examples(project: Any, source: str, k: int) -> list[dict[str, Any]]:
+def load_examples(project: Project, source: str, k: int) -> list[dict[str, Any]]:
     """Few-shot examples from the review (``reviewed``) or a JSON file of ``[{"text", "codes"}]``."""
     from ..errors import InputError
 
@@ -237,7 +238,7 @@ def _code_whole_run(config: RunConfig, codebook_file: Path | None, project_dir: 
     click.echo(runner.summary(result, config))
 
 
-def _exit_if_all_failed(result: Any) -> None:
+def _exit_if_all_failed(result: RunResult) -> None:
     """Exit status 3 when some segments failed or are not coded yet, 4 when none was coded (every one failed, or
     nothing could be sent), each with one line on stderr; 0 otherwise (see README, Reliability)."""
     status, c = result.exit_status, result.counts or {}
@@ -352,7 +353,7 @@ def prompts_list(project_dir: Path) -> None:
         _warn_if_shadowed(t)
 
 
-def _warn_if_shadowed(t: Any) -> None:
+def _warn_if_shadowed(t: Template) -> None:
     """Say which file a template name resolved to when a project template hides a shipped one."""
     if t.shadowing:
         click.echo(f"warning: {t.shadowing}", err=True)
