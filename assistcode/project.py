@@ -330,8 +330,11 @@ class Project:
             config.template = best_local_template(cb or self.codebook())
         if examples is not None:
             config.examples = self._examples(examples, n_examples)
+        from .prompts import get_template
+
+        shadowing = get_template(config.template, self.path).shadowing  # a project template hiding a shipped one
         result = code_project(self, config, codebook=cb, dry_run=dry_run, progress=progress)
-        notes = []
+        notes = [shadowing] if shadowing else []
         warning = ((result.run.manifest or {}).get("calibration") or {}).get("warning") if result.run else None
         if warning:
             notes.append(warning)
