@@ -22,7 +22,7 @@ from .errors import AssistcodeError, InputError
 from .ids import hash_json
 from .model import Codebook, Segment
 from .runs import store as rs
-from .runs.engine import RunResult, corpus_fingerprint
+from .runs.engine import RunConfig, RunResult, corpus_fingerprint
 from .model import REVIEWED
 
 MODEL = "all-MiniLM-L6-v2-int8"
@@ -221,13 +221,13 @@ class SimilarityProvider:
     whole_run = True
 
     @classmethod
-    def run(cls, project: Any, config: Any, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
-        """Score the project as ``config`` (a :class:`assistcode.runs.engine.RunConfig`) says."""
+    def run(cls, project: Any, config: RunConfig, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
+        """Score the project as ``config`` says."""
         return run_similarity(project, calibrate_with=config.calibrate_with, calibration=config.calibration,
                               codebook=codebook)
 
     @classmethod
-    def summary(cls, result: RunResult, config: Any) -> str:
+    def summary(cls, result: RunResult, config: RunConfig) -> str:
         state = "already finished" if result.already_finished else f"scored in {result.seconds:.1f} s"
         return (f"{result.run.coder}: {result.counts['ok']} segments, {state}"
                 + ("" if config.calibrate_with else " (no gold to calibrate on: one default threshold; pass "

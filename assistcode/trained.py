@@ -24,7 +24,7 @@ from .errors import InputError
 from .ids import hash_json
 from .model import Codebook, Segment
 from .runs import store as rs
-from .runs.engine import RunResult, corpus_fingerprint
+from .runs.engine import RunConfig, RunResult, corpus_fingerprint
 from .model import REVIEWED
 
 HEAD = "logreg"
@@ -309,7 +309,7 @@ class TrainedProvider:
     whole_run = True
 
     @classmethod
-    def settle(cls, config: Any) -> None:
+    def settle(cls, config: RunConfig) -> None:
         """It learns from labels: refuse a run configuration that names none, before the project is opened."""
         if not config.train_with:
             raise InputError("the trained provider learns from labels: pass --train-with CODER, consensus or reviewed",
@@ -317,12 +317,12 @@ class TrainedProvider:
         config.base_url = None
 
     @classmethod
-    def run(cls, project: Any, config: Any, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
-        """Train and score as ``config`` (a :class:`assistcode.runs.engine.RunConfig`) says."""
+    def run(cls, project: Any, config: RunConfig, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
+        """Train and score as ``config`` says."""
         return run_trained(project, train_with=config.train_with, features=config.features, codebook=codebook,
                            **({"method": config.calibration} if config.calibration else {}))
 
     @classmethod
-    def summary(cls, result: RunResult, config: Any) -> str:
+    def summary(cls, result: RunResult, config: RunConfig) -> str:
         state = "already finished" if result.already_finished else f"trained and scored in {result.seconds:.1f} s"
         return f"{result.run.coder}: {result.counts['ok']} segments, {state} (labels: {config.train_with})"
