@@ -335,6 +335,12 @@ class Project:
         shadowing = get_template(config.template, self.path).shadowing  # a project template hiding a shipped one
         result = code_project(self, config, codebook=cb, dry_run=dry_run, progress=progress)
         notes = [shadowing] if shadowing else []
+        if (config.skip_roles and skip_roles is None) or (config.context_turns and context_turns is None):
+            notes.append("interviews: " + " and ".join(
+                [f"the {', '.join(config.skip_roles or ())} turns left uncoded (skip_roles=['none'] codes them)"]
+                * bool(config.skip_roles and skip_roles is None)
+                + [f"{config.context_turns} preceding turn shown as context (context_turns=0: none)"]
+                * bool(config.context_turns and context_turns is None)))
         warning = ((result.run.manifest or {}).get("calibration") or {}).get("warning") if result.run else None
         if warning:
             notes.append(warning)

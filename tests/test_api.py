@@ -171,11 +171,12 @@ def test_interview_defaults_apply_to_the_api(tmp_path):
         manifest = run.result.run.manifest
         assert manifest["selection"]["skip_roles"] == ["interviewer"] and manifest["selection"]["context_turns"] == 1
         assert run.counts["ok"] == 2  # Ana's two turns; the questions are context, never coded
+        assert any("interviewer turns left uncoded" in n and "1 preceding turn" in n for n in run.notes), run.notes
         coded = {r[0] for r in project.db.execute("SELECT s.speaker FROM seen x JOIN segments s ON s.id = x.segment_id "
                                                   "WHERE x.coder = ?", (run.coder,))}
         assert coded == {"Ana"}
         every = project.code("mock", "keywords", skip_roles=["none"], context_turns=0)
-        assert every.counts["ok"] == 4 and every.run_id == 2
+        assert every.counts["ok"] == 4 and every.run_id == 2 and not every.notes
 
 
 def test_run_config_defaults_are_the_cli_defaults(tmp_path):
