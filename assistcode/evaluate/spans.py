@@ -20,8 +20,9 @@ STRIP_DOCUMENTS = 50
 """Documents whose spans the result carries for the per-document strips (the first, by id)."""
 CONVENTIONS = {
     "u_alpha": "Krippendorff (1995) u-alpha over all codes; documents are the continua",
-    "cu_alpha": "c|u-alpha (Krippendorff et al. 2016): agreement on codes where coded stretches overlap",
-    "Cu_alpha": "Cu-alpha (Krippendorff et al. 2016): codes and gaps, over the whole continuum",
+    "cu_alpha": "c|u-alpha (Krippendorff et al. 2016): agreement on codes where coded stretches overlap (a coder's "
+                "set of codes at a place is one value)",
+    "Cu_alpha": "Cu-alpha (Krippendorff et al. 2016): codes and gaps, over the whole continuum (code sets as one value)",
     "|u_alpha": "|u-alpha (Krippendorff et al. 2016), one code against the rest: ATLAS.ti's alpha-binary",
 }
 OVERALL = ("u_alpha", "cu_alpha", "Cu_alpha")
@@ -107,7 +108,7 @@ def _group(data: SpanData, coders: list[str], opts: SpanEvalOptions) -> tuple[di
     """(point estimates as a dict, intervals by key; none where ``opts.n_boot`` is 0) of the unitizing family for
     one group of coders."""
     from ..agreement.coefficients import AgreementWarning
-    from ..agreement.unitizing import unitizing_alpha, unitizing_intervals
+    from ..agreement.unitizing import SpanError, unitizing_alpha, unitizing_intervals
 
     spans = as_codings(s for s in data.spans if s.coder in coders)
     with warnings.catch_warnings():  # an undefined coefficient is reported as such in the result
@@ -115,6 +116,8 @@ def _group(data: SpanData, coders: list[str], opts: SpanEvalOptions) -> tuple[di
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             point = unitizing_alpha(spans, data.lengths, coders=coders, codes=data.codes)
+        except SpanError:
+            raise  # a span the store should never hold: say so, never report it as "undefined"
         except AgreementError:
             return {}, {}
         values = {"u_alpha": point.u_alpha, "cu_alpha": point.cu_alpha, "Cu_alpha": point.Cu_alpha,
