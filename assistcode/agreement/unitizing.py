@@ -570,9 +570,13 @@ def gamma(spans: Iterable[SpanCoding], lengths: Mapping[str, int] | None = None,
         for s in spans:
             lengths[s.document] = max(lengths.get(s.document, 0), int(s.end))
     s = _prepare(spans, lengths, coders, codes)
-    np.random.seed(seed)
     continuum = pa.Continuum()
     for st, en, cd, cc in zip(s.start, s.end, s.coder, s.code):
         continuum.add(s.coders[cd], Segment(float(st), float(en)), s.codes[cc])
     dissim = pa.CombinedCategoricalDissimilarity(alpha=1.0, beta=1.0)
-    return float(continuum.compute_gamma(dissim, precision_level=precision_level).gamma)
+    state = np.random.get_state()  # pygamma samples through numpy's global generator
+    np.random.seed(seed)
+    try:
+        return float(continuum.compute_gamma(dissim, precision_level=precision_level).gamma)
+    finally:
+        np.random.set_state(state)
