@@ -185,7 +185,8 @@ def code_cmd(provider: str, model: str, template: str | None, base_urls: tuple[s
         click.echo(json.dumps({"run": result.run.coder if result.run else None, "already_finished": result.already_finished,
                                "resumed": result.resumed, "calls": result.calls, "cache_hits": result.cache_hits,
                                "seconds": result.seconds, "stopped": result.stopped, "counts": result.counts,
-                               "estimate": result.estimate}, indent=2))
+                               "estimate": result.estimate,
+                               **({"batch": result.batch} if getattr(result, "batch", None) else {})}, indent=2))
         _exit_if_all_failed(result)
         return
     if dry_run:
