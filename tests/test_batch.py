@@ -186,6 +186,25 @@ def test_kill_9_while_waiting_then_the_same_command_reads_back_and_a_second_is_r
     p.close()
 
 
+def test_killed_during_the_upload_the_requests_are_collected_again(proj, monkeypatch):
+    from assistcode.runs.batch import Transport
+
+    real = Transport.upload
+
+    async def dies(self, name, data):
+        raise KeyboardInterrupt
+
+    with serve() as server:
+        monkeypatch.setattr(Transport, "upload", dies)
+        with pytest.raises(KeyboardInterrupt):
+            code_project(proj, config(server))
+        monkeypatch.setattr(Transport, "upload", real)
+        r = code_project(proj, config(server))
+        assert r.counts["ok"] == N and len(server.batches.order) == 1 and len(sent(server)) == N
+        rows = [tuple(x) for x in proj.db.execute("SELECT status, error FROM batches ORDER BY id")]
+        assert rows == [("abandoned", "the command stopped before the file was uploaded"), ("ingested", None)]
+
+
 # -- expiry, failures, rejection -----------------------------------------------------------------------------------------
 def test_an_expired_batch_is_sent_again_for_what_did_not_run(proj):
     with serve(script=[{"expire": True, "keep": 10}]) as server:
