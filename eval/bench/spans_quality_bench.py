@@ -2,9 +2,9 @@
 
 Data: LLMCode's games-as-art ``experience`` answers (``bopp_test_coded_texts.csv``) with the researchers' inline
 span codes (``**stretch**<sup>code; code</sup>``) and their codebook (``bopp_test_code_descriptions.csv``). Each
-answer is one document and one segment. The researchers' stretches are imported as span codings (located in the
-answer by the quote matcher: ``import-gold --format spans`` with a ``quote`` column), and the union of their codes
-per answer as their segment-level codes. The model codes every answer with the ``span`` template (one or more exact
+answer is one document and one segment. The researchers' stretches are placed in the answer (the coded text without
+its markup, aligned with the answer: their copy fixes a few typos) and imported as span codings
+(``import-gold --format spans``), and the union of their codes per answer as their segment-level codes. The model codes every answer with the ``span`` template (one or more exact
 quotes per code); its located quotes are its spans, its codes its segment-level codes.
 
 Reported, model vs researchers (one coding team: no human ceiling):
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import re
 import sys
 import tempfile
@@ -43,12 +44,32 @@ from assistcode.spans import import_span_file  # noqa: E402
 
 TEXTS = "bopp_test_coded_texts.csv"
 CODES = "bopp_test_code_descriptions.csv"
-INLINE = re.compile(r"\*\*(.+?)\*\*<sup>(.*?)</sup>", re.DOTALL)
+INLINE = re.compile(r"\*\*((?:(?!\*\*).)+?)\*\*<sup>(.*?)</sup>", re.DOTALL)
 HUMAN = "researchers"
 
 
+def inline_spans(coded: str, text: str) -> list[tuple[int, int, list[str]]]:
+    """The researchers' stretches as offsets in ``text``: found in the coded text with its markup removed, then
+    carried over to ``text`` by aligning the two (the researchers fixed a few typos and spaces in their copy), so a
+    stretch that occurs twice lands where they marked it."""
+    plain, marks, last = [], [], 0
+    for m in INLINE.finditer(coded):
+        plain.append(coded[last:m.start()])
+        start = sum(map(len, plain))
+        plain.append(m.group(1))
+        marks.append((start, start + len(m.group(1)), [c.strip() for c in m.group(2).split(";") if c.strip()]))
+        last = m.end()
+    plain.append(coded[last:])
+    flat = "".join(plain)
+    where = list(range(len(flat) + 1))  # offset in flat -> offset in text
+    for tag, a0, a1, b0, b1 in difflib.SequenceMatcher(None, flat, text, autojunk=False).get_opcodes():
+        for i in range(a0, a1 + 1):
+            where[i] = b0 + (i - a0 if tag == "equal" else min(i - a0, b1 - b0))
+    return [(where[s], where[e], codes) for s, e, codes in marks if where[e] > where[s]]
+
+
 def read_data(folder: Path, limit: int | None) -> tuple[list[dict], Codebook, dict[str, str]]:
-    """Answers (text, [(quote, code names)]), the codebook, and code name -> id."""
+    """Answers (text, [(start, end, code names)]), the codebook, and code name -> id."""
     with (folder / CODES).open(encoding="utf-8", newline="") as fh:
         entries = [r for r in csv.DictReader(fh) if r["code"].strip()]
     taken: set[str] = set()
@@ -59,8 +80,8 @@ def read_data(folder: Path, limit: int | None) -> tuple[list[dict], Codebook, di
         rows = [r for r in csv.DictReader(fh) if r["text"].strip()]
     answers = []
     for r in rows[:limit] if limit else rows:
-        marks = [(m.group(1), [c.strip() for c in m.group(2).split(";") if c.strip()]) for m in INLINE.finditer(r["coded_text"])]
-        answers.append({"text": r["text"], "marks": marks})
+        answers.append({"text": r["text"], "marks": inline_spans(r["coded_text"], r["text"]),
+                        "marked": len(INLINE.findall(r["coded_text"]))})
     return answers, codebook, ids
 
 
@@ -84,22 +105,23 @@ def build_project(work: Path, answers: list[dict], codebook: Codebook, ids: dict
     gold = GoldTable(str(work / "researchers_codes"), explicit_seen=True)
     with spans_file.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["document", "quote", "coder", "code"])
+        w.writerow(["document", "start", "end", "coder", "code"])
         for n, a in enumerate(answers):
             doc, seg = by_text[a["text"]]
             codes: set[str] = set()
-            for quote, names in a["marks"]:
+            for start, end, names in a["marks"]:
                 for name in names:
                     if name not in ids:
                         unknown += 1
                         continue
-                    w.writerow([doc, quote, HUMAN, ids[name]])
+                    w.writerow([doc, start, end, HUMAN, ids[name]])
                     codes.add(ids[name])
             gold.rows += [GoldRow(seg, HUMAN, c, n + 2) for c in sorted(codes)] or [GoldRow(seg, HUMAN, None, n + 2)]
     span_report = import_span_file(project, spans_file)
     project.import_gold(gold)
     return project, {"spans": span_report.spans_added, "merged": span_report.merged,
-                     "quotes_not_located": len(span_report.quotes_not_found), "codes_not_in_codebook": unknown}
+                     "stretches_marked": sum(a["marked"] for a in answers),
+                     "stretches_placed": sum(len(a["marks"]) for a in answers), "codes_not_in_codebook": unknown}
 
 
 def _pick(estimates: list[dict], statistic: str) -> dict:
