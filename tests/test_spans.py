@@ -218,6 +218,33 @@ def test_a_run_located_quotes_become_its_span_codings_several_per_code(tmp_path)
     project.close()
 
 
+def test_span_quotes_through_the_openai_client_against_the_testing_server(tmp_path):
+    from assistcode.testing import FakeOpenAIServer, Plan
+
+    from .conftest import need
+
+    need("openai")
+    project = spans_project(tmp_path)
+    a, b = doc_ids(project)["ward-a"], doc_ids(project)["ward-b"]
+    reply_a = {"codes": [{"code": "safety", "rationale": "", "evidence": "Safety comes first here.", "confidence": 0.9},
+                         {"code": "safety", "rationale": "", "evidence": "We talk about safety daily.", "confidence": 0.9}]}
+    reply_b = {"codes": [{"code": "leadership", "rationale": "", "evidence": "Leadership is shared.", "confidence": 0.8}]}
+
+    with FakeOpenAIServer(Plan()) as server:  # one call per segment, in document order: the replies in that order
+        texts = {r[0]: r[1] for r in project.db.execute("SELECT document_id, text FROM segments")}
+        order = [r[0] for r in project.db.execute("SELECT document_id FROM segments ORDER BY rowid")]
+        server.set_plan(Plan(queue=[{"content": json.dumps(reply_a if "Safety comes first" in texts[d] else reply_b)}
+                                    for d in order]))
+        result = code_project(project, RunConfig(provider="openai", model="fake", base_url=server.base_url,
+                                                 api_key="sk-test", template="span", concurrency=1, timeout=5.0,
+                                                 backoff_base=0.01, backoff_cap=0.05))
+    coder = result.run.coder
+    assert stored(project, coder) == sorted([(a, *at(TEXT_A, "Safety comes first here."), coder, "safety"),
+                                             (a, *at(TEXT_A, "We talk about safety daily."), coder, "safety"),
+                                             (b, *at(TEXT_B, "Leadership is shared."), coder, "leadership")])
+    project.close()
+
+
 def test_a_repeated_code_adds_a_quote_and_an_unlocated_one_is_counted():
     from assistcode.model import Segment
     from assistcode.runs.replies import validate_codes
