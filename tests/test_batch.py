@@ -345,6 +345,26 @@ def test_max_cost_bounds_what_is_sent_at_the_worst_cost(proj):
         assert r.counts["ok"] == N and r.counts["cost_usd"] <= 0.0033  # what was spent left room for the rest
 
 
+def test_a_key_echoed_in_a_batch_reply_is_stored_nowhere(proj):
+    key = "sk-test-ABCDEF0123456789-secret"
+    escaped = "".join(f"\\u{ord(ch):04x}" for ch in key)  # the key written with JSON escapes
+    plain = json.dumps({"codes": [{"code": "safety", "rationale": f"the key is {key}", "evidence": "", "confidence": 0.9}]})
+    hidden = '{"codes": [{"code": "safety", "rationale": "' + escaped + '", "evidence": "", "confidence": 0.9}]}'
+    segs = [s.id for s in proj.segments()[:2]]
+    with FakeOpenAIServer(Plan(batch={"complete_after": 0.02}, queue=[{"content": plain}, {"content": hidden}])) as server:
+        c = config(server)
+        c.api_key = key
+        r = code_project(proj, c, segment_ids=segs)
+        assert r.counts["ok"] == 2
+    proj.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for path in proj.path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert key.encode() not in data and key[-12:].encode() not in data, path
+    rationales = {r[0] for r in proj.db.execute("SELECT rationale FROM annotations")}
+    assert rationales == {"the key is ***", "***"}
+
+
 # -- refusals up front -------------------------------------------------------------------------------------------------------
 def test_batch_api_refusals(proj):
     with serve() as server:

@@ -14,6 +14,7 @@ reason are sent again (at most ``max_submissions`` times per command), or called
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 from contextlib import contextmanager
@@ -406,19 +407,41 @@ class BatchRun:
                  + await transport.lines(getattr(batch, "error_file_id", None), "error file"))
         got: Ingested = read_results(lines, bs.held_by(self.db, sub.id), bs.known_ids(self.db, sub.run_id))
         self._downgrade_if_refused(got)
+        self._scrub(got)
         missing = {"expired": "the batch expired (24 h) before this request ran",
                    "cancelled": "the batch was cancelled before this request ran",
                    "failed": f"batch file rejected by the API: {batch_errors(batch)}"}.get(
             batch.status, "the batch's files have no result for this request")
-        try:
-            counts = bs.record_results(self.db, sub, got, missing, batch.status, self.next_state)
-        except StoreBusy:
-            raise  # nothing read back was recorded; the batch is read again by the next command
+        # all or nothing: a busy store raises StoreBusy and the next command reads the batch again
+        counts = bs.record_results(self.db, sub, got, self.engine.scrub(missing) or missing, batch.status, self.next_state)
         parts = [f"{counts['replies']} replies"] + [f"{counts[k]} {label}" for k, label in (
             ("sent_again", "to send again"), ("sync", "left for a synchronous call"), ("failed", "failed"),
             ("malformed_lines", "malformed lines skipped"), ("unknown_ids", "lines naming no request of the run skipped"),
             ("duplicates", "duplicate results skipped")) if counts[k]]
         self.note(f"batch: {sub.batch_id} {batch.status}: " + ", ".join(parts))
+
+    def _scrub(self, got: Ingested) -> None:
+        """What is stored of a batch's lines holds no secret the run knows (a server may echo the key), as the
+        engine's own records hold none: every string of a reply, its content once parsed too, and every reason."""
+        scrub = self.engine.scrub
+        for o in got.outcomes.values():
+            o.error = scrub(o.error)
+            if o.reply is None:
+                continue
+            o.reply = scrub.deep(o.reply)
+            for choice in o.reply.get("choices") or []:
+                message = choice.get("message") if isinstance(choice, dict) else None
+                content = message.get("content") if isinstance(message, dict) else None
+                if isinstance(content, str) and "\\" in content:  # a secret written with JSON escapes
+                    try:
+                        parsed = json.loads(content)
+                    except ValueError:
+                        continue
+                    clean = scrub.deep(parsed)
+                    if clean != parsed:
+                        message["content"] = json.dumps(clean, ensure_ascii=False)
+        got.malformed_lines = [scrub(x) or "" for x in got.malformed_lines]
+        got.unknown_ids = [scrub(x) or "" for x in got.unknown_ids]
 
     def _downgrade_if_refused(self, got: Ingested) -> None:
         """A server that refuses the structured-output mode (llama.cpp's answers json_schema with HTTP 500): the next
@@ -438,8 +461,6 @@ class BatchRun:
         summary = {**bs.totals(self.db, run_id), "sent_now": self.submitted, "sync_calls_now": self.sync_calls,
                    "fallback": self.options.fallback, "price": "batch: half the synchronous price",
                    "open": [s.batch_id for s in bs.submissions(self.db, run_id, open_only=True)]}
-        import json
-
         from ..store.db import transaction
 
         with transaction(self.db):
