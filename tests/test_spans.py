@@ -211,8 +211,9 @@ def test_a_run_located_quotes_become_its_span_codings_several_per_code(tmp_path)
     assert stored(project, coder) == sorted([(a, *at(TEXT_A, "Safety comes first here."), coder, "safety"),
                                              (a, *at(TEXT_A, "We talk about safety daily"), coder, "safety"),
                                              (a, *at(TEXT_A, "The matron leads"), coder, "leadership")])
-    # one proposal per code for segment-level work
+    # one proposal per code for segment-level work; the quote not found is counted
     assert project.db.execute("SELECT count(*) FROM annotations WHERE coder = ?", (coder,)).fetchone()[0] == 2
+    assert project.db.execute("SELECT sum(quotes_not_found) FROM run_segments").fetchone()[0] == 1
     rs.delete_run(project.db, result.run.id)
     assert stored(project, coder) == []
     project.close()

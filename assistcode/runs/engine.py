@@ -472,7 +472,7 @@ class Engine:
             return
         proposals, consistency = _vote([v for v, _ in samples])
         unknown = sorted({c for v, _ in samples for c in v.unknown_codes})
-        not_found = sum(1 for p in proposals if p.evidence and not p.evidence_found)
+        not_found = sum(int(bool(p.evidence and not p.evidence_found)) + p.more_not_found for p in proposals)
         raw = self.scrub(samples[0][1].raw) if (unknown or not_found) else None
         candidates = samples[0][0].candidates
 

@@ -26,6 +26,8 @@ class Proposal:
     confidence: float | None = None
     more_quotes: list[tuple[int, int]] = field(default_factory=list)
     """Document offsets of further located quotes for the same code (the ``span`` template asks for several)."""
+    more_not_found: int = 0
+    """Further quotes for the same code that could not be located (counted with the run's quotes not found)."""
 
 
 @dataclass
@@ -211,10 +213,11 @@ def validate_codes(items: Any, segment: Segment, code_ids: set[str]) -> Validate
         evidence = str(item.get("evidence") or "")
         where = locate(evidence, segment.text) if evidence else None
         if code in seen:  # the same code again: one more quote for it (a span), never a second proposal
+            first = next(p for p in v.proposals if p.code == code)
             if evidence and where is None:
                 v.quotes_not_found += 1
+                first.more_not_found += 1
             elif where is not None:
-                first = next(p for p in v.proposals if p.code == code)
                 first.more_quotes.append((segment.start + where[0], segment.start + where[1]))
             continue
         seen.add(code)
