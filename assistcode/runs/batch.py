@@ -260,6 +260,9 @@ class BatchRun:
                 with self._holding(run_id):
                     bs.reopen_failures(self.db, run_id, self.options.fallback)
                     await self._recover(transport, run_id)
+                    open_ = [s for s in bs.submissions(self.db, run_id, open_only=True) if s.batch_id]
+                    if open_:  # batches that ended while no command ran: read back before the first pass
+                        await self._wait(transport, run_id, open_, once=True)
             while True:
                 provider.begin_pass(bs.load_requests(self.db, run_id))
                 e._provider, e.price = provider, batch_price(self.full_price)
@@ -365,7 +368,8 @@ class BatchRun:
                            lambda attempts, transient: "retry")
 
     # -- waiting and reading back --------------------------------------------------------------------------------------
-    async def _wait(self, transport: Transport, run_id: int, open_: list[bs.Submission]) -> None:
+    async def _wait(self, transport: Transport, run_id: int, open_: list[bs.Submission], once: bool = False) -> None:
+        """Poll the open batches until one or more ends, then read those back (``once``: one round, no wait)."""
         failures = 0
         while True:
             finished = []
@@ -396,7 +400,7 @@ class BatchRun:
                 pass
             self.note(f"batch: {len(open_)} open ({', '.join(f'{n} {s}' for s, n in sorted(states.items()))}); "
                       f"{done} of {total} requests answered")
-            if finished:
+            if finished or once:
                 for sub, batch in finished:
                     await self._read_back(transport, sub, batch)
                 return
