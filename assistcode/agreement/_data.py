@@ -238,6 +238,9 @@ def coerce_sets(data: Any) -> tuple[np.ndarray, list[frozenset]]:
     "coded, no code applies" and is a category, not missing."""
     rows = _rows(data)
     n_units = _shape_checks(rows)
+    fast = _frozensets(rows, n_units)
+    if fast is not None:
+        return fast
     index: dict[frozenset, int] = {}
     checked: dict[frozenset, int] = {}  # frozenset cells already checked: one dict lookup per repeated cell
     codes = np.full((len(rows), n_units), MISSING, dtype=np.int64)
@@ -269,3 +272,21 @@ def coerce_sets(data: Any) -> tuple[np.ndarray, list[frozenset]]:
         codes[i, :] = out
     _check_pairable(codes)
     return codes, list(index)
+
+
+def _frozensets(rows: list[Any], n_units: int) -> tuple[np.ndarray, list[frozenset]] | None:
+    """Cells that are all frozensets or missing, numbered by hashing in pandas (first seen first, as the loop of
+    :func:`coerce_sets` numbers them); ``None`` where any cell is something else, for that loop to check."""
+    cells = np.empty(len(rows) * n_units, dtype=object)
+    for i, row in enumerate(rows):
+        cells[i * n_units:(i + 1) * n_units] = list(row)
+    try:
+        labels, uniques = pd.factorize(cells, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (lists, sets)
+        return None
+    uniques = list(uniques)
+    if any(type(u) is not frozenset or any(_is_missing(m) for m in u) for u in uniques):
+        return None
+    codes = labels.astype(np.int64).reshape(len(rows), n_units)
+    _check_pairable(codes)
+    return codes, uniques

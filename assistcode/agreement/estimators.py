@@ -91,6 +91,8 @@ class Quadratic:
         r = sp.csr_matrix(rows)
         r.sum_duplicates()
         length = np.diff(r.indptr)
+        if int((length**2).sum()) > _BLOCK_CELLS:  # rows with many entries (documents): through the product
+            return np.asarray(r.multiply(self.times(r)).sum(axis=1)).ravel()
         row = np.repeat(np.arange(r.shape[0]), length**2)
         first = np.repeat(r.indptr[:-1], length**2)
         within = np.arange(row.size) - np.repeat(np.concatenate([[0], np.cumsum(length**2)[:-1]]), length**2)

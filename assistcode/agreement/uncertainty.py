@@ -72,6 +72,9 @@ class _Groups:
         self.n = stats.shape[0]
         self._dense = stats.toarray() if self.n * stats.shape[1] <= _MAX_CELLS else None
         self._gram: np.ndarray | None = None
+        quad = estimator.quadratic
+        # w' G w costs groups^2 per resample, x' d x of the sums k^2: the groups' form only where k is larger
+        self.use_gram = quad is not None and self.clustered and quad.k > self.n
 
     @property
     def gram(self) -> np.ndarray:
@@ -90,7 +93,7 @@ class _Groups:
         """The coefficient under each row of group counts (batch, groups) -> (batch,)."""
         sums = self.sums(counts)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self.e.quadratic is not None and self.clustered:
+            if self.use_gram:
                 assert self.e.finish_q is not None
                 return self.e.finish_q(sums, ((counts @ self.gram) * counts).sum(1))
             return self.e.finish(sums)
@@ -102,7 +105,7 @@ class _Groups:
             assert self.e.finish_q is not None
             rows = self.stats[:, quad.offset:quad.offset + quad.k]
             marginals = total[quad.offset:quad.offset + quad.k]
-            own = np.diag(self.gram) if self.clustered else quad.self_terms(rows)
+            own = np.diag(self.gram) if self.use_gram else quad.self_terms(rows)
             towards = quad.times(marginals)
             forms = towards @ marginals - 2 * np.asarray(rows @ towards).ravel() + own
         chunk = max(1, _MAX_CELLS // max(self.stats.shape[1], 1))
