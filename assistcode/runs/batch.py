@@ -17,6 +17,7 @@ import asyncio
 import json
 import sqlite3
 import sys
+import tempfile
 from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ from ..providers.base import ProviderError
 from ..store.db import StoreBusy, busy_timeout
 from . import batch_store as bs
 from . import store as rs
-from .batch_files import (COMPLETION_WINDOW, ENDPOINT, MAX_BYTES, MAX_REQUESTS, Ingested, batch_errors, custom_id,
-                          read_results, request_body, request_line, split_files)
+from ..providers.openai_compat import REFUSAL
+from .batch_files import (COMPLETION_WINDOW, ENDPOINT, MAX_BYTES, MAX_REQUESTS, Ingested, Outcome, batch_errors,
+                          custom_id, read_results, request_body, request_line, split_files)
 from .pending import WRITE_WAIT
 from .pricing import Price, count_message_tokens
 
@@ -106,8 +108,8 @@ class BatchProvider:
         self.left_for_sync = 0
         self.committed = 0.0
 
-    def begin_pass(self, states: dict[str, bs.RequestState]) -> None:
-        self.states = states
+    def begin_pass(self, states: dict[str, bs.RequestState], run_id: int | None) -> None:
+        self.states, self.run_id = states, run_id
         self.wanted.clear()
         self.asked.clear()
         self.left_for_sync = 0
@@ -121,9 +123,9 @@ class BatchProvider:
         k = self.asked[cid]
         self.asked[cid] += 1
         state = self.states.get(cid)
-        if state is not None and k < len(state.responses):  # the k-th time the engine asks: the k-th reply
+        if state is not None and k < state.replies:  # the k-th time the engine asks: the k-th reply
             self.replayed += 1
-            return self.inner._reply(Json(state.responses[k]), self.inner.mode)
+            return self.inner._reply(Json(bs.response(self.engine.db, self.run_id, cid, k)), self.inner.mode)
         if state is not None and state.status == "sent":
             raise Deferred(cid)
         if state is not None and state.status == "sync":
@@ -192,19 +194,25 @@ class Transport:
                 break
         return None
 
-    async def lines(self, file_id: str | None, name: str) -> list[tuple[str, int, str]]:
+    async def download(self, file_id: str | None, into: Any) -> None:
+        """A file's content, streamed into the open binary file ``into`` (never held whole)."""
         if not file_id:
-            return []
-        out = []
+            return
         async with self.client.files.with_streaming_response.content(file_id) as resp:
-            n = 0
-            async for line in resp.iter_lines():
-                n += 1
-                out.append((name, n, line))
-        return out
+            async for chunk in resp.iter_bytes():
+                into.write(chunk)
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _lines(*files: Any) -> Iterator[tuple[str, int, str]]:
+    """``(name, line number, text)`` of each line of the files given as ``file, name, file, name...``, read from the
+    start, one at a time."""
+    for fh, name in zip(files[::2], files[1::2]):
+        fh.seek(0)
+        for number, raw in enumerate(fh, 1):
+            yield name, number, raw.decode("utf-8", "replace").rstrip("\r\n")
 
 
 def batch_price(price: Price | None) -> Price | None:
@@ -264,7 +272,7 @@ class BatchRun:
                     if open_:  # batches that ended while no command ran: read back before the first pass
                         await self._wait(transport, run_id, open_, once=True)
             while True:
-                provider.begin_pass(bs.load_requests(self.db, run_id))
+                provider.begin_pass(bs.load_requests(self.db, run_id), run_id)
                 e._provider, e.price = provider, batch_price(self.full_price)
                 result = await e.run(self.segments)
                 if result.already_finished:
@@ -407,53 +415,65 @@ class BatchRun:
             await asyncio.sleep(self.options.poll_seconds)
 
     async def _read_back(self, transport: Transport, sub: bs.Submission, batch: Any) -> None:
-        lines = (await transport.lines(getattr(batch, "output_file_id", None), "output file")
-                 + await transport.lines(getattr(batch, "error_file_id", None), "error file"))
-        got: Ingested = read_results(lines, bs.held_by(self.db, sub.id), bs.known_ids(self.db, sub.run_id))
-        self._downgrade_if_refused(got)
-        self._scrub(got)
-        missing = {"expired": "the batch expired (24 h) before this request ran",
-                   "cancelled": "the batch was cancelled before this request ran",
-                   "failed": f"batch file rejected by the API: {batch_errors(batch)}"}.get(
-            batch.status, "the batch's files have no result for this request")
-        # all or nothing: a busy store raises StoreBusy and the next command reads the batch again
-        counts = bs.record_results(self.db, sub, got, self.engine.scrub(missing) or missing, batch.status, self.next_state)
+        """A finished batch's output and error files, downloaded to temporary files, then read line by line into the
+        store in one transaction (memory stays one line's, whatever the batch's size)."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            await transport.download(getattr(batch, "output_file_id", None), out)
+            await transport.download(getattr(batch, "error_file_id", None), err)
+            expected, known = bs.held_by(self.db, sub.id), bs.known_ids(self.db, sub.run_id)
+            refused: list[str] = []
+
+            def read(take: Callable[[str, Outcome], None]) -> Ingested:
+                def cleaned(cid: str, outcome: Outcome) -> None:
+                    self._scrub(outcome)
+                    if outcome.reply is None and outcome.error and REFUSAL.search(outcome.error):
+                        refused.append(outcome.error)
+                    take(cid, outcome)
+
+                got = read_results(_lines(out, "output file", err, "error file"), expected, known, cleaned)
+                scrub = self.engine.scrub
+                got.malformed_lines = [scrub(x) or "" for x in got.malformed_lines]
+                got.unknown_ids = [scrub(x) or "" for x in got.unknown_ids]
+                return got
+
+            missing = {"expired": "the batch expired (24 h) before this request ran",
+                       "cancelled": "the batch was cancelled before this request ran",
+                       "failed": f"batch file rejected by the API: {batch_errors(batch)}"}.get(
+                batch.status, "the batch's files have no result for this request")
+            # all or nothing: a busy store raises StoreBusy and the next command reads the batch again
+            counts = bs.record_results(self.db, sub, read, self.engine.scrub(missing) or missing, batch.status,
+                                       self.next_state)
+        self._downgrade_if_refused(refused)
         parts = [f"{counts['replies']} replies"] + [f"{counts[k]} {label}" for k, label in (
             ("sent_again", "to send again"), ("sync", "left for a synchronous call"), ("failed", "failed"),
             ("malformed_lines", "malformed lines skipped"), ("unknown_ids", "lines naming no request of the run skipped"),
             ("duplicates", "duplicate results skipped")) if counts[k]]
         self.note(f"batch: {sub.batch_id} {batch.status}: " + ", ".join(parts))
 
-    def _scrub(self, got: Ingested) -> None:
+    def _scrub(self, o: Outcome) -> None:
         """What is stored of a batch's lines holds no secret the run knows (a server may echo the key), as the
-        engine's own records hold none: every string of a reply, its content once parsed too, and every reason."""
+        engine's own records hold none: every string of a reply, its content once parsed too, and the reason."""
         scrub = self.engine.scrub
-        for o in got.outcomes.values():
-            o.error = scrub(o.error)
-            if o.reply is None:
-                continue
-            o.reply = scrub.deep(o.reply)
-            for choice in o.reply.get("choices") or []:
-                message = choice.get("message") if isinstance(choice, dict) else None
-                content = message.get("content") if isinstance(message, dict) else None
-                if isinstance(content, str) and "\\" in content:  # a secret written with JSON escapes
-                    try:
-                        parsed = json.loads(content)
-                    except ValueError:
-                        continue
-                    clean = scrub.deep(parsed)
-                    if clean != parsed:
-                        message["content"] = json.dumps(clean, ensure_ascii=False)
-        got.malformed_lines = [scrub(x) or "" for x in got.malformed_lines]
-        got.unknown_ids = [scrub(x) or "" for x in got.unknown_ids]
+        o.error = scrub(o.error)
+        if o.reply is None:
+            return
+        o.reply = scrub.deep(o.reply)
+        for choice in o.reply.get("choices") or []:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str) and "\\" in content:  # a secret written with JSON escapes
+                try:
+                    parsed = json.loads(content)
+                except ValueError:
+                    continue
+                clean = scrub.deep(parsed)
+                if clean != parsed:
+                    message["content"] = json.dumps(clean, ensure_ascii=False)
 
-    def _downgrade_if_refused(self, got: Ingested) -> None:
+    def _downgrade_if_refused(self, refused: list[str]) -> None:
         """A server that refuses the structured-output mode (llama.cpp's answers json_schema with HTTP 500): the next
         requests ask in the next mode, as a synchronous run's provider does (their bodies differ: new requests)."""
-        from ..providers.openai_compat import REFUSAL
-
         mode = self.inner.mode
-        refused = [o.error for o in got.outcomes.values() if o.reply is None and o.error and REFUSAL.search(o.error)]
         if refused and mode != "prompt" and self.inner._downgrade(mode):
             self.note(f"batch: the endpoint refused {mode} ({refused[0][:120]}); asking in {self.inner.mode} mode")
 

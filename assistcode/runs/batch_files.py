@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..ids import canonical_json, sha256_text
 
@@ -82,11 +82,14 @@ class Ingested:
     """Results for a request already answered (in this file, or stored before)."""
 
 
-def read_results(text_lines: Iterable[tuple[str, int, str]], expected: set[str], known: set[str]) -> Ingested:
+def read_results(text_lines: Iterable[tuple[str, int, str]], expected: set[str], known: set[str],
+                 take: Callable[[str, Outcome], None] | None = None) -> Ingested:
     """Read output and error file lines (``(file, line number, text)``). ``expected``: the requests this batch holds
     that have no reply yet; ``known``: every request of the run. A line naming no known request, a second result for
-    a request, and a line that is not a result are each counted, never taken."""
+    a request, and a line that is not a result are each counted, never taken. Each outcome taken is handed to
+    ``take`` as it is read (memory stays one line's), else kept in ``outcomes``."""
     got = Ingested()
+    taken: set[str] = set()
     for name, number, text in text_lines:
         if not text.strip():
             continue
@@ -102,10 +105,14 @@ def read_results(text_lines: Iterable[tuple[str, int, str]], expected: set[str],
         if cid not in known:
             got.unknown_ids.append(f"{where}: {cid[:60]}")
             continue
-        if cid not in expected or cid in got.outcomes:
+        if cid not in expected or cid in taken:
             got.duplicates.append(f"{where}: {cid}")
             continue
-        got.outcomes[cid] = _outcome(item)
+        taken.add(cid)
+        if take is not None:
+            take(cid, _outcome(item))
+        else:
+            got.outcomes[cid] = _outcome(item)
     return got
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from ..store.db import now, transaction
-from .batch_files import Ingested
+from .batch_files import Ingested, Outcome
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 """Batch statuses after which nothing more comes: its files are read."""
@@ -23,7 +23,8 @@ class RequestState:
     """sent (in a batch not read yet) | done (has replies) | retry (to send again) | sync (to send synchronously) |
     failed (for good, in this command)."""
     attempts: int = 0
-    responses: list[dict[str, Any]] = field(default_factory=list)
+    replies: int = 0
+    """How many replies it got (malformed ones are asked again: several)."""
     error: str | None = None
 
 
@@ -50,10 +51,19 @@ def _submission(r: sqlite3.Row) -> Submission:
 
 
 def load_requests(db: sqlite3.Connection, run_id: int | None) -> dict[str, RequestState]:
+    """Each request's state and how many replies it has (the replies themselves: :func:`response`)."""
     if run_id is None:
         return {}
-    return {r[0]: RequestState(r[1], r[2], json.loads(r[3]), r[4]) for r in db.execute(
-        "SELECT custom_id, status, attempts, responses, error FROM batch_requests WHERE run_id = ?", (run_id,))}
+    return {r[0]: RequestState(r[1], r[2], r[3], r[4]) for r in db.execute(
+        "SELECT custom_id, status, attempts, json_array_length(responses), error FROM batch_requests WHERE run_id = ?",
+        (run_id,))}
+
+
+def response(db: sqlite3.Connection, run_id: int, cid: str, k: int) -> dict[str, Any]:
+    """The ``k``-th reply (from 0) a request got."""
+    row = db.execute("SELECT json_extract(responses, ?) FROM batch_requests WHERE run_id = ? AND custom_id = ?",
+                     (f"$[{int(k)}]", run_id, cid)).fetchone()
+    return json.loads(row[0])
 
 
 def submissions(db: sqlite3.Connection, run_id: int, open_only: bool = False) -> list[Submission]:
@@ -96,32 +106,38 @@ def known_ids(db: sqlite3.Connection, run_id: int) -> set[str]:
     return {r[0] for r in db.execute("SELECT custom_id FROM batch_requests WHERE run_id = ?", (run_id,))}
 
 
-def record_results(db: sqlite3.Connection, sub: Submission, got: Ingested, missing_reason: str, status: str,
-                   next_state: Any) -> dict[str, Any]:
-    """A finished batch's results, in one transaction: each request it held gets its reply, or ``next_state(attempts,
-    transient)`` (retry, sync or failed) with the reason; requests with no line get ``missing_reason``. The submission
-    is ``ingested`` with its counts. Returns the counts."""
-    counts = {"replies": 0, "failed": 0, "sent_again": 0, "sync": 0, "malformed_lines": len(got.malformed_lines),
-              "unknown_ids": len(got.unknown_ids), "duplicates": len(got.duplicates), "status": status}
-    notes = (got.malformed_lines + got.unknown_ids + got.duplicates)[:20]
+def record_results(db: sqlite3.Connection, sub: Submission, read: Callable[[Callable[[str, Outcome], None]], Ingested],
+                   missing_reason: str, status: str, next_state: Any) -> dict[str, Any]:
+    """A finished batch's results, in one transaction: ``read(take)`` reads its files and hands each request's outcome
+    to ``take`` as it goes; each request the batch held gets its reply, or ``next_state(attempts, transient)`` (retry,
+    sync or failed) with the reason; requests with no line get ``missing_reason``. The submission is ``ingested``
+    with its counts. Returns the counts."""
+    counts: dict[str, Any] = {"replies": 0, "failed": 0, "sent_again": 0, "sync": 0, "status": status}
+
+    def fail(cid: str, attempts: int, reason: str | None, transient: bool) -> None:
+        state = next_state(attempts, transient)
+        counts[{"retry": "sent_again", "sync": "sync", "failed": "failed"}[state]] += 1
+        db.execute("UPDATE batch_requests SET status = ?, error = ? WHERE run_id = ? AND custom_id = ?",
+                   (state, reason, sub.run_id, cid))
+
     with transaction(db):
         held = {r[0]: r[1] for r in db.execute(
             "SELECT custom_id, attempts FROM batch_requests WHERE batch = ? AND status = 'sent'", (sub.id,))}
-        for cid, attempts in held.items():
-            outcome = got.outcomes.get(cid)
-            if outcome is not None and outcome.reply is not None:
-                db.execute("UPDATE batch_requests SET status = 'done', error = NULL, responses = "
-                           "json_insert(responses, '$[#]', json(?)) WHERE run_id = ? AND custom_id = ?",
-                           (json.dumps(outcome.reply), sub.run_id, cid))
-                counts["replies"] += 1
-                continue
-            reason = outcome.error if outcome is not None else missing_reason
-            transient = outcome.transient if outcome is not None else True
-            state = next_state(attempts, transient)
-            counts[{"retry": "sent_again", "sync": "sync", "failed": "failed"}[state]] += 1
-            db.execute("UPDATE batch_requests SET status = ?, error = ? WHERE run_id = ? AND custom_id = ?",
-                       (state, reason, sub.run_id, cid))
-        counts["notes"] = notes
+
+        def take(cid: str, outcome: Outcome) -> None:
+            attempts = held.pop(cid)
+            if outcome.reply is None:
+                return fail(cid, attempts, outcome.error, outcome.transient)
+            db.execute("UPDATE batch_requests SET status = 'done', error = NULL, responses = "
+                       "json_insert(responses, '$[#]', json(?)) WHERE run_id = ? AND custom_id = ?",
+                       (json.dumps(outcome.reply), sub.run_id, cid))
+            counts["replies"] += 1
+
+        got = read(take)
+        for cid, attempts in held.items():  # no line for it
+            fail(cid, attempts, missing_reason, True)
+        counts.update(malformed_lines=len(got.malformed_lines), unknown_ids=len(got.unknown_ids),
+                      duplicates=len(got.duplicates), notes=(got.malformed_lines + got.unknown_ids + got.duplicates)[:20])
         db.execute("UPDATE batches SET status = 'ingested', counts = ?, updated_at = ? WHERE id = ?",
                    (json.dumps(counts), now(), sub.id))
     return counts
