@@ -107,10 +107,11 @@ def test_requests_are_split_at_the_count_and_size_limits(proj):
 
 
 def test_split_files_refuses_a_line_no_file_can_carry():
-    assert [len(c) for c in split_files([(str(i), b"x" * 10) for i in range(7)], 3, 100)] == [3, 3, 1]
-    assert [len(c) for c in split_files([(str(i), b"x" * 10) for i in range(7)], 50, 25)] == [2, 2, 2, 1]
+    assert [len(c) for c in split_files([(str(i), 10) for i in range(7)], 3, 100)] == [3, 3, 1]
+    assert [len(c) for c in split_files([(str(i), 10) for i in range(7)], 50, 25)] == [2, 2, 2, 1]
+    assert [len(c) for c in split_files([(str(i), 10) for i in range(7)], 50, 20)] == [2, 2, 2, 1]
     with pytest.raises(ValueError, match="request big is 11 bytes"):
-        list(split_files([("big", b"x" * 11)], 5, 10))
+        list(split_files([("big", 11)], 5, 10))
 
 
 # -- killed and resumed ----------------------------------------------------------------------------------------------------

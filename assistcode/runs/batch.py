@@ -102,7 +102,9 @@ class BatchProvider:
 
     def __init__(self, inner: Any, states: dict[str, bs.RequestState], engine: Any) -> None:
         self.inner, self.model, self.states, self.engine = inner, inner.model, states, engine
-        self.wanted: dict[str, bytes] = {}
+        self.wanted: dict[str, int] = {}
+        """Requests to send, in order: custom_id -> length of its line, written in that order to ``spool``."""
+        self.spool: Any = None
         self.asked: Counter[str] = Counter()
         self.replayed = 0
         self.left_for_sync = 0
@@ -111,6 +113,9 @@ class BatchProvider:
     def begin_pass(self, states: dict[str, bs.RequestState], run_id: int | None) -> None:
         self.states, self.run_id = states, run_id
         self.wanted.clear()
+        if self.spool is not None:
+            self.spool.close()
+        self.spool = tempfile.TemporaryFile()  # the lines to send, on disk: memory stays one line's
         self.asked.clear()
         self.left_for_sync = 0
         self.committed = 0.0
@@ -135,7 +140,9 @@ class BatchProvider:
             raise ProviderError(f"Batch API: {state.error or 'failed'}")
         if cid not in self.wanted:  # new, to be sent again, or asked again after a malformed reply
             self._within_budget(messages)
-            self.wanted[cid] = request_line(cid, body)
+            line = request_line(cid, body)
+            self.spool.write(line)
+            self.wanted[cid] = len(line)
         raise Deferred(cid)
 
     def _within_budget(self, messages: list[dict[str, str]]) -> None:
@@ -282,7 +289,7 @@ class BatchRun:
                 if provider.wanted or open_:
                     with self._holding(run_id):
                         if provider.wanted:
-                            await self._submit(transport, run_id, provider.wanted)
+                            await self._submit(transport, run_id, provider.wanted, provider.spool)
                         open_ = bs.submissions(self.db, run_id, open_only=True)
                         if open_ and self.options.wait:
                             await self._wait(transport, run_id, open_)
@@ -302,6 +309,8 @@ class BatchRun:
                     self.sync_calls = e.calls - calls_before
                 return self._finish(result, run_id, provider)
         finally:
+            if provider.spool is not None:
+                provider.spool.close()
             await transport.aclose()
             await inner.aclose()
 
@@ -321,14 +330,17 @@ class BatchRun:
                 pass  # the run stays "running" with this (ending) process as owner: the next command takes it over
 
     # -- sending -----------------------------------------------------------------------------------------------------
-    async def _submit(self, transport: Transport, run_id: int, wanted: dict[str, bytes]) -> None:
+    async def _submit(self, transport: Transport, run_id: int, wanted: dict[str, int], spool: Any) -> None:
+        """The collected request lines (in ``spool``, in the order of ``wanted``), split into files, each recorded,
+        uploaded and sent as a batch."""
         try:
             files = list(split_files(wanted.items(), self.options.max_requests, self.options.max_bytes))
         except ValueError as exc:
             raise InputError(str(exc), field="--batch-api", hint="shorten the prompt (fewer examples or codes), or code "
                              "without --batch-api") from None
+        spool.seek(0)
         for chunk in files:
-            data = b"".join(line for _, line in chunk)
+            data = spool.read(sum(length for _, length in chunk))
             sub = bs.add_submission(self.db, run_id, self.endpoint, [cid for cid, _ in chunk], len(data))
             await self._send(transport, sub, data)
             self.submitted += len(chunk)

@@ -36,22 +36,23 @@ def request_line(cid: str, body: dict[str, Any]) -> bytes:
                        separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def split_files(lines: Iterable[tuple[str, bytes]], max_requests: int = MAX_REQUESTS,
-                max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[str, bytes]]]:
-    """Request lines grouped into files of at most ``max_requests`` lines and ``max_bytes`` bytes, in order. A single
-    line over ``max_bytes`` is a :class:`ValueError` naming its request (no file could carry it)."""
+def split_files(lines: Iterable[tuple[str, int]], max_requests: int = MAX_REQUESTS,
+                max_bytes: int = MAX_BYTES) -> Iterator[list[tuple[str, int]]]:
+    """Request lines (``(custom_id, bytes)``) grouped into files of at most ``max_requests`` lines and ``max_bytes``
+    bytes, in order. A single line over ``max_bytes`` is a :class:`ValueError` naming its request (no file could
+    carry it)."""
     if max_requests < 1 or max_bytes < 1:
         raise ValueError("batch file limits must be 1 or more")
-    chunk: list[tuple[str, bytes]] = []
+    chunk: list[tuple[str, int]] = []
     size = 0
-    for cid, line in lines:
-        if len(line) > max_bytes:
-            raise ValueError(f"request {cid} is {len(line):,} bytes, more than a batch file may hold ({max_bytes:,})")
-        if chunk and (len(chunk) >= max_requests or size + len(line) > max_bytes):
+    for cid, length in lines:
+        if length > max_bytes:
+            raise ValueError(f"request {cid} is {length:,} bytes, more than a batch file may hold ({max_bytes:,})")
+        if chunk and (len(chunk) >= max_requests or size + length > max_bytes):
             yield chunk
             chunk, size = [], 0
-        chunk.append((cid, line))
-        size += len(line)
+        chunk.append((cid, length))
+        size += length
     if chunk:
         yield chunk
 
