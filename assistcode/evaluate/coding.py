@@ -88,16 +88,23 @@ class CodingData:
         members = list(coders or self.humans)
         rows = [self.row(c) for c in members]
         consensus: list[frozenset | None] = []
-        for u in range(len(self.units)):
-            seen = [r[u] for r in rows if r[u] is not None]
-            if not seen:
-                consensus.append(None)
+        decided: dict[tuple[frozenset | None, ...], frozenset | None] = {}  # the same codes -> the same majority
+        for cells in zip(*rows):
+            if cells in decided:
+                consensus.append(decided[cells])
                 continue
-            counts: dict[str, int] = {}
-            for s in seen:
-                for code in s:
-                    counts[code] = counts.get(code, 0) + 1
-            consensus.append(frozenset(c for c, n in counts.items() if 2 * n > len(seen)))
+            seen = [s for s in cells if s is not None]
+            majority: frozenset | None = None
+            if seen:
+                counts: dict[str, int] = {}
+                for s in seen:
+                    for code in s:
+                        counts[code] = counts.get(code, 0) + 1
+                majority = frozenset(c for c, n in counts.items() if 2 * n > len(seen))
+            decided[cells] = majority
+            consensus.append(majority)
+        if not members:
+            consensus = [None] * len(self.units)
         return replace(self, coders=self.coders + (name,), sets=self.sets + (tuple(consensus),),
                        kinds={**self.kinds, name: "consensus"})
 
@@ -153,23 +160,29 @@ def from_store(db: sqlite3.Connection, coders: Sequence[str] | None = None, code
         f"SELECT s.segment_id, s.coder, g.document_id, g.position FROM seen s JOIN segments g ON g.id = s.segment_id "
         f"WHERE s.coder IN ({marks}) ORDER BY g.rowid", chosen
     ).fetchall()
-    applied: dict[tuple[str, str], set[str]] = {}
+    applied: dict[str, dict[str, set[str]]] = {c: {} for c in chosen}
     for seg, coder, code in db.execute(f"SELECT segment_id, coder, code FROM annotations WHERE coder IN ({marks})", chosen):
-        applied.setdefault((seg, coder), set()).add(code)
+        applied[coder].setdefault(seg, set()).add(code)
     # a run's few-shot examples are never scored: the model was shown their answer
     shown_answer = set()
     for coder, manifest in db.execute(f"SELECT coder, manifest FROM runs WHERE coder IN ({marks})", chosen):
         for seg in json.loads(manifest).get("examples", {}).get("segments", []):
             shown_answer.add((seg, coder))
     units: dict[str, str] = {}
-    saw: set[tuple[str, str]] = set()
+    saw: dict[str, set[str]] = {c: set() for c in chosen}
     for seg, coder, doc, _ in seen:
-        if (seg, coder) not in shown_answer:
+        if not shown_answer or (seg, coder) not in shown_answer:
             units.setdefault(seg, doc)
-            saw.add((seg, coder))
+            saw[coder].add(seg)
     unit_ids = tuple(units)
+    distinct: dict[frozenset, frozenset] = {}  # one object per distinct code set (hashed once, compared by identity)
+
+    def code_set(codes: set[str] | None) -> frozenset:
+        s = frozenset(codes or ())
+        return distinct.setdefault(s, s)
+
     sets = tuple(
-        tuple(frozenset(applied.get((u, c), ())) if (u, c) in saw else None for u in unit_ids) for c in chosen
+        tuple(code_set(applied[c].get(u)) if u in saw[c] else None for u in unit_ids) for c in chosen
     )
     docs = {d: json.loads(m) for d, m in db.execute("SELECT id, metadata FROM documents")}
     meta = pd.DataFrame([docs.get(units[u], {}) for u in unit_ids])

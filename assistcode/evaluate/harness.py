@@ -120,12 +120,15 @@ def _confusion(data: CodingData, a: str, b: str) -> dict[str, Any]:
     labels = list(data.codes) + ["(none)"]
     index = {c: i for i, c in enumerate(labels)}
     matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    pairs: dict[tuple[frozenset, frozenset], int] = {}  # each distinct pair of code sets counted once
     for sa, sb in zip(data.row(a), data.row(b)):
         if sa is None or sb is None:
             continue
+        pairs[sa, sb] = pairs.get((sa, sb), 0) + 1
+    for (sa, sb), times in pairs.items():
         for ca in (sa or {"(none)"}):
             for cb in (sb or {"(none)"}):
-                matrix[index.get(ca, len(labels) - 1), index.get(cb, len(labels) - 1)] += 1
+                matrix[index.get(ca, len(labels) - 1), index.get(cb, len(labels) - 1)] += times
     return {"rows": a, "cols": b, "labels": labels, "matrix": matrix.tolist()}
 
 
