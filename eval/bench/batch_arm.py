@@ -7,7 +7,9 @@ back and records, the third finds the run finished. It returns wall times agains
 the requests sent by each command (a resumed command sends none again), the cost against the synchronous price and
 the process's peak memory.
 
-    python eval/bench/batch_arm.py [--segments 2000 --complete-after 5] [--json FILE]
+    python eval/bench/batch_arm.py [--segments 2000 20000 --complete-after 5] [--json FILE]
+
+Each size runs in a process of its own (peak memory is the process's), against a server process of its own.
 """
 from __future__ import annotations
 
@@ -99,26 +101,37 @@ def _project(folder: Path, segments: int) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--segments", type=int, default=2000)
+    p.add_argument("--segments", type=int, nargs="+", default=[2000])
     p.add_argument("--complete-after", type=float, default=5.0)
     p.add_argument("--json", type=Path)
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a single size, in this process
     args = p.parse_args(argv)
+    if not args.one:
+        runs = []
+        for n in args.segments:
+            out = subprocess.run([sys.executable, __file__, "--one", "--segments", str(n), "--complete-after",
+                                  str(args.complete_after)], capture_output=True, text=True, cwd=ROOT, check=True)
+            runs.append(json.loads(out.stdout))
+        from _report import emit
+
+        result: dict[str, Any] = {"arm": "batch api", "scripted_completion_s": args.complete_after, "runs": runs}
+        if len(runs) > 1:
+            result["peak_rss_ratio_largest_to_smallest"] = runs[-1]["peak_rss_mib"] / runs[0]["peak_rss_mib"]
+        emit(result, args.json)
+        return 0
     plan = json.dumps({"batch": {"complete_after": args.complete_after}})
     proc = subprocess.Popen([sys.executable, "-m", "assistcode.testing.server", "--plan", plan],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         base_url = json.loads(proc.stdout.readline())["base_url"]
         with tempfile.TemporaryDirectory() as tmp:
-            project = _project(Path(tmp), args.segments)
+            project = _project(Path(tmp), args.segments[0])
             result = batch_arm(project, base_url, complete_after=args.complete_after, context_turns=0, skip_roles=())
             project.close()
     finally:
         proc.terminate()
         proc.wait()
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
+    print(json.dumps(result))
     return 0
 
 
