@@ -25,8 +25,9 @@ Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 _BLOCK_CELLS = 4_000_000
 """Entries of a distance matrix computed at once: a large one (thousands of code sets) is never held whole."""
-_DENSE_CELLS = 9_000_000
-"""Distance matrices up to this many entries (72 MB) are computed once and kept with their estimator."""
+_DENSE_CELLS = 50_000_000
+"""Distance matrices up to this many entries (400 MB: about 7,000 distinct code sets) are computed once and kept
+with their estimator (the point estimate, the documents form and the jackknife then share them)."""
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,18 @@ class Quadratic:
         """d itself, where it is small enough to keep (up to _DENSE_CELLS entries)."""
         if self.k * self.k > _DENSE_CELLS:
             return None
-        idx = np.arange(self.k)
-        return np.asarray(self.distance(idx[:, None], idx[None, :]), dtype=np.float64).reshape(self.k, self.k)
+        whole = np.empty((self.k, self.k))
+        for cols, block in self._computed():
+            whole[:, cols] = block
+        return whole
 
     def _blocks(self) -> Iterator[tuple[np.ndarray | slice, np.ndarray]]:
         if self._whole is not None:
             yield slice(None), self._whole
             return
+        yield from self._computed()
+
+    def _computed(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rows = np.arange(self.k)[:, None]
         step = max(1, _BLOCK_CELLS // max(self.k, 1))
         for start in range(0, self.k, step):
