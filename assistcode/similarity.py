@@ -219,6 +219,7 @@ class SimilarityProvider:
 
     name = "similarity"
     whole_run = True
+    free = True
 
     @classmethod
     def run(cls, project: Any, config: RunConfig, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:

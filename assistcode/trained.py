@@ -307,6 +307,7 @@ class TrainedProvider:
 
     name = "trained"
     whole_run = True
+    free = True
 
     @classmethod
     def settle(cls, config: RunConfig) -> None:

@@ -52,7 +52,7 @@ def provider_literals(tree: ast.AST, names: set[str]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["cli/run_cmds.py", "runs/engine.py"])
+@pytest.mark.parametrize("module", ["cli/run_cmds.py", "runs/engine.py", "runs/pricing.py"])
 def test_the_cli_and_the_engine_compare_no_provider_name(module):
     names = {n.lower() for n in providers.available()}
     assert {"openai", "local", "langchain", "mock", "similarity", "trained"} <= names
@@ -81,6 +81,16 @@ def test_every_provider_is_registered_once_and_says_what_it_is():
     assert providers.trait("openai", "own_deadline") and providers.trait("local", "own_deadline")
     assert not providers.trait("langchain", "own_deadline", False)
     assert providers.canonical("SIMILARITY") == "similarity" and providers.canonical(" Trained ") == "trained"
+
+
+def test_a_provider_says_whether_it_costs_nothing():
+    from assistcode.runs.pricing import Price, price_for
+
+    for name in ("local", "mock", "similarity", "trained"):
+        assert price_for(name, "any-model") == Price(0.0, 0.0), name
+    assert price_for("openai", "gpt-4o-mini") == Price(0.15, 0.60)
+    assert price_for("openai", "a-model-nobody-prices") is None  # unknown, never taken for free
+    assert price_for("langchain", "a-model-nobody-prices") is None
 
 
 def test_a_whole_run_provider_is_not_built_per_call():

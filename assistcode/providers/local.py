@@ -82,6 +82,7 @@ class LocalProvider:
     own_deadline = True
     """Runs in this process, with no network to wait on: no deadline is put around its calls."""
     in_process = True
+    free = True
     """Offline: without --template a run uses the best offline method measured (README: Which method when)."""
 
     def __init__(self, model: str | None = None, n_ctx: int = 8192, n_threads: int | None = None,

@@ -48,6 +48,7 @@ def keyword_reply(messages: list[dict[str, str]]) -> str:
 
 class MockProvider:
     name = "mock"
+    free = True
 
     def __init__(self, model: str = "mock", default: Scripted | None = None, latency: float = 0.0, **_: Any) -> None:
         self.model = model

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import InputError
+from ..providers.base import trait
 
-# USD per million tokens (input, output). Local and mock models cost nothing; override with --price IN,OUT.
+# USD per million tokens (input, output). A provider that says it is free (``free = True``: local, mock, similarity,
+# trained) costs nothing; override with --price IN,OUT.
 PRICES: dict[str, tuple[float, float]] = {
     "gpt-4o": (2.50, 10.00),
     "gpt-4o-mini": (0.15, 0.60),
@@ -16,7 +18,6 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1-nano": (0.10, 0.40),
     "o4-mini": (1.10, 4.40),
 }
-FREE_PROVIDERS = {"mock", "local", "similarity"}
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,15 @@ class Price:
 
 
 def price_for(provider: str, model: str, override: str | None = None) -> Price | None:
-    """The price of a model: the override (``IN,OUT`` USD per million tokens), the table, zero for local
-    providers, or ``None`` when unknown."""
+    """The price of a model: the override (``IN,OUT`` USD per million tokens), the table, zero for a provider that
+    says it is free, or ``None`` when unknown."""
     if override:
         try:
             a, b = (float(x) for x in override.split(","))
         except ValueError:
             raise InputError(f"expected IN,OUT in USD per million tokens, got {override!r}", field="--price") from None
         return Price(a, b)
-    if provider in FREE_PROVIDERS:
+    if trait(provider, "free", False):
         return Price(0.0, 0.0)
     base = model.split("/")[-1]
     for name in sorted(PRICES, key=len, reverse=True):
