@@ -268,3 +268,16 @@ def test_readme_python_api_example_runs(tmp_path, monkeypatch):
     assert {"lo", "hi"} <= set(namespace["result"].overall.columns)
     assert namespace["codes"].num_rows >= 3
     namespace["project"].close()
+
+
+# -- item 16: the module map names every module, and README links it --------------------------------------------------
+def test_architecture_map_names_every_module_and_readme_links_it():
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert "corpus -> segments -> codebook -> prompts -> provider -> runs -> evaluate -> review -> export" in doc
+    package = ROOT / "assistcode"
+    names = [f"`{p.name}/`" for p in package.iterdir() if (p / "__init__.py").exists()]
+    names += [f"`{p.name}`" for p in package.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    missing = [n for n in names if n not in doc]
+    assert not missing, f"docs/architecture.md does not place {missing}"
+    layout = (ROOT / "README.md").read_text(encoding="utf-8").split("## Layout", 1)[1].split("\n## ", 1)[0]
+    assert "docs/architecture.md" in layout
