@@ -44,7 +44,7 @@ from assistcode.agreement.summary import estimator_for  # noqa: E402
 from assistcode.agreement.uncertainty import paired_difference  # noqa: E402
 from assistcode.errors import AgreementError  # noqa: E402
 from assistcode.evaluate import EvalOptions, from_store  # noqa: E402
-from assistcode.evaluate.harness import _est  # noqa: E402
+from assistcode.evaluate.harness import estimate_row as _est  # noqa: E402
 from assistcode.corpus import context_text, iter_segments, preceding  # noqa: E402
 from assistcode.runs.engine import Engine, RunConfig, select_segments  # noqa: E402
 from assistcode.similarity import run_similarity  # noqa: E402
