@@ -48,8 +48,11 @@ class Quadratic:
         if self.k * self.k > _DENSE_CELLS:
             return None
         whole = np.empty((self.k, self.k))
-        for cols, block in self._computed():
-            whole[:, cols] = block
+        everything = np.arange(self.k)[None, :]
+        step = max(1, _BLOCK_CELLS // max(self.k, 1))
+        for start in range(0, self.k, step):  # blocks of whole rows: contiguous writes
+            rows = np.arange(start, min(self.k, start + step))
+            whole[rows] = self.distance(rows[:, None], everything)
         return whole
 
     def _blocks(self) -> Iterator[tuple[np.ndarray | slice, np.ndarray]]:

@@ -67,6 +67,15 @@ class CodingData:
         """coders x units: 1 applied, 0 seen and not applied, NaN never seen."""
         return np.array([self._indicators(c).get(code, self._seen(c)) for c in (coders or self.coders)])
 
+    def cluster_ids(self) -> np.ndarray | None:
+        """Each unit's document as a number, in the sorted order of the documents' ids (the same groups, in the same
+        order, as the ids themselves: a bootstrap draws the same documents), computed once, not per coefficient."""
+        if self.clusters is None:
+            return None
+        if "_cluster_ids" not in self.__dict__:
+            self.__dict__["_cluster_ids"] = np.unique(np.asarray(self.clusters), return_inverse=True)[1].ravel()
+        return self.__dict__["_cluster_ids"]
+
     def _seen(self, coder: str) -> np.ndarray:
         """0 where the coder saw a unit, NaN where not (a code the coder never applied)."""
         return self._indicators(coder)[None]  # type: ignore[index]

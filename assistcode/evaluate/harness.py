@@ -39,7 +39,7 @@ class EvalOptions:
     """Document metadata fields to break agreement down by."""
 
 
-def estimate_row(statistic: str, data: Any, opts: EvalOptions, clusters: Sequence[str] | None, **kw: Any) -> dict[str, Any]:
+def estimate_row(statistic: str, data: Any, opts: EvalOptions, clusters: Sequence[Any] | None, **kw: Any) -> dict[str, Any]:
     """One coefficient with its interval as a row (``Estimate.as_dict``); a statistic that cannot be computed is a
     row with ``value`` None and a note saying why."""
     try:
@@ -52,8 +52,8 @@ def estimate_row(statistic: str, data: Any, opts: EvalOptions, clusters: Sequenc
         return {"statistic": statistic, "value": None, "note": str(exc), "n_units": 0, "n_coders": len(data)}
 
 
-def _clusters(data: CodingData, opts: EvalOptions) -> Sequence[str] | None:
-    return data.clusters if (opts.cluster and data.clusters) else None
+def _clusters(data: CodingData, opts: EvalOptions) -> np.ndarray | None:
+    return data.cluster_ids() if (opts.cluster and data.clusters) else None
 
 
 def _overall(data: CodingData, coders: list[str], opts: EvalOptions) -> list[dict[str, Any]]:
