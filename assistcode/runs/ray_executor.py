@@ -85,7 +85,8 @@ class _Worker:
         return os.getpid()
 
     def describe(self) -> dict[str, Any]:
-        return self.provider.describe()
+        t = os.times()
+        return {**self.provider.describe(), "worker_cpu_s": t.user + t.system}
 
     async def complete_many(self, items: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
         """Each item is ``("complete", (messages, options))`` or ``("score", (questions, answers, options))``."""
@@ -233,6 +234,7 @@ class RayProvider:
                 described.append(self.ray.get(actor.describe.remote()))
             except Exception:  # noqa: BLE001 - a worker that just died: the others describe the same provider
                 continue
+        cpu = sum(d.pop("worker_cpu_s", 0.0) for d in described)
         out = dict(described[0]) if described else {"provider": self.name, "model": self.model}
         if any("endpoints" in d for d in described):
             summed: dict[str, dict[str, Any]] = {}
@@ -244,7 +246,8 @@ class RayProvider:
                             into[k] = into.get(k, 0) + v
             out["endpoints"] = list(summed.values())
         out["executor"] = {"name": "ray", "address": self.address, "workers": self.size, "batches": self.batches,
-                           "batches_rerun": self.batches_rerun, "workers_lost": self.workers_lost}
+                           "batches_rerun": self.batches_rerun, "workers_lost": self.workers_lost,
+                           "cpu_s_of_live_workers": round(cpu, 3)}
         return out
 
     async def aclose(self) -> None:

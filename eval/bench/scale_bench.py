@@ -158,17 +158,26 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             killed.append(victim)
 
         threading.Thread(target=kill, daemon=True).start()
+    cpu0 = _cpu_s()
     result = code_project(project, config, provider=provider)
+    cpu = _cpu_s() - cpu0
     manifest = result.run.manifest if result.run else {}
     out = {"seconds": result.seconds, "calls": result.calls, "cache_hits": result.cache_hits,
            "ok": result.counts.get("ok"), "failed": result.counts.get("failed"),
            "already_finished": result.already_finished, "resumed": result.resumed,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "writer_cpu_s": cpu, "writer_cpu_ms_per_call": 1000 * cpu / max(result.calls, 1),
            "ray_start_s": provider_s, "child_s": time.perf_counter() - started,
            "endpoints": (manifest.get("provider") or {}).get("endpoints"),
            "executor": (manifest.get("provider") or {}).get("executor"), "workers_killed": len(killed)}
     project.close()
     return out
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process (user and system), threads included."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         if earlier.get("segments") != n:
             p.error(f"--merge: {args.json} has {earlier.get('segments')} segments, not {n}")
         result = {**earlier, "arms": {**earlier.get("arms", {})}}
-    servers = [Server(lat), Server(lat)]
+    servers = [Server(lat), Server(lat)] if arms else []
     for s in servers:
         s.warm_up()
     try:
@@ -237,16 +246,16 @@ def main(argv: list[str] | None = None) -> int:
                       f"{out['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
                 return out
 
-            one_url, two_urls = [servers[0].base_url], [s.base_url for s in servers]
+            one_url, two_urls = [s.base_url for s in servers[:1]], [s.base_url for s in servers]
             if "one" in arms:
                 arm("one", one_url, n)
+            if "small" in arms:  # right after "one": the same code, the same machine state
+                small_template = make_project(Path(tmp) / "small_template", args.small)
+                arm("small", one_url, args.small, project=fresh("small", small_template))
             if "two" in arms:
                 arm("two", two_urls, n)
             if "ray" in arms:
                 arm("ray", two_urls, n, executor="ray")
-                if "two" in result["arms"]:
-                    extra_s = result["arms"]["ray"]["seconds"] - result["arms"]["two"]["seconds"]
-                    result["ray_overhead_ms_per_segment"] = 1000 * extra_s / n
             if "ray_kill" in arms:
                 proj = fresh("ray_kill")
                 out = arm("ray_kill", two_urls, n, executor="ray", kill_worker_at=n // 2, project=proj)
@@ -254,20 +263,16 @@ def main(argv: list[str] | None = None) -> int:
                 out.update(rows=rows, distinct_segments=distinct, duplicates=rows - distinct)
             if "resume" in arms:
                 result["arms"]["resume"] = resume(fresh("resume"), servers, two_urls, n, per)
-            if "small" in arms:
-                small_template = make_project(Path(tmp) / "small_template", args.small)
-                arm("small", one_url, args.small, project=fresh("small", small_template))
-                if "one" in result["arms"]:
-                    result["writer_peak_rss_ratio_large_to_small"] = (result["arms"]["one"]["peak_rss_mb"]
-                                                                      / result["arms"]["small"]["peak_rss_mb"])
             if "batch" in arms:
                 result["arms"]["batch"] = batch_arm(fresh("batch"), n, lat, args.complete_after)
     finally:
         for s in servers:
             s.stop()
+    derive(result)
     result["targets"] = {
         "two endpoints within 1.2x of ideal": _target(result["arms"].get("two", {}).get("ratio_to_ideal"), 1.2),
-        "Ray overhead under 2 ms per segment": _target(result.get("ray_overhead_ms_per_segment"), 2.0),
+        "Ray overhead under 2 ms per segment (wall)": _target(result.get("ray_overhead_ms_per_segment"), 2.0),
+        "Ray overhead under 2 ms per segment (CPU)": _target(result.get("ray_cpu_overhead_ms_per_segment"), 2.0),
         "0 duplicates after a worker is killed": _target(result["arms"].get("ray_kill", {}).get("duplicates"), 0),
         "0 requests re-sent on resume": _target(result["arms"].get("resume", {}).get("resent_for_stored"), 0),
         "0 requests re-sent on resume (Batch API)": _target(
@@ -276,6 +281,22 @@ def main(argv: list[str] | None = None) -> int:
     }
     emit(result, args.json)
     return 0
+
+
+def derive(result: dict[str, Any]) -> None:
+    """The figures that compare arms (those of this run, or merged from an earlier one)."""
+    arms, n = result["arms"], result["segments"]
+    if "one" in arms and "small" in arms:
+        result["writer_peak_rss_ratio_large_to_small"] = arms["one"]["peak_rss_mb"] / arms["small"]["peak_rss_mb"]
+    if "ray" in arms and "two" in arms:
+        ray_arm, two_arm = arms["ray"], arms["two"]
+        result["ray_overhead_ms_per_segment"] = 1000 * (ray_arm["seconds"] - two_arm["seconds"]) / n
+        # in CPU, which a shared machine's load does not move: the writer and its workers against the one-process
+        # writer (Ray's own daemons not counted)
+        workers = (ray_arm.get("executor") or {}).get("cpu_s_of_live_workers")
+        if workers is not None and "writer_cpu_s" in two_arm and "writer_cpu_s" in ray_arm:
+            result["ray_cpu_overhead_ms_per_segment"] = 1000 * (
+                ray_arm["writer_cpu_s"] + workers - two_arm["writer_cpu_s"]) / n
 
 
 def _target(value: float | None, at_most: float) -> str:
