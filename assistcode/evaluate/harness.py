@@ -206,10 +206,14 @@ def evaluate(data: CodingData, options: EvalOptions | None = None) -> EvalResult
                 row["p_holm"] = adj
         per_code.extend(rows)
     place = []
+    # a pair already compared overall (same coders, same order) has its MASI alpha: not computed again
+    masi = {tuple(c["coders"]): c["estimates"][0].get("value") for c in comparisons if len(c["coders"]) == 2
+            and c["estimates"] and str(c["estimates"][0].get("convention", "")).endswith("level masi")}
     if models and len(humans) >= 2:
         for c in humans + models:
             others = [h for h in humans if h != c]
-            values = [v for v in (_pair_value(data, c, h, opts) for h in others) if v is not None]
+            values = [v for v in (masi[c, h] if (c, h) in masi else _pair_value(data, c, h, opts) for h in others)
+                      if v is not None]
             place.append({"coder": c, "kind": data.kind(c), "mean_alpha_with_humans": float(np.mean(values)) if values else None})
         place.sort(key=lambda r: -(r["mean_alpha_with_humans"] or -math.inf))
     breakdown = []
