@@ -114,3 +114,20 @@ def test_scoring_templates_score_through_the_workers(ray_cluster, tmp_path):
                                      "ON a.segment_id = s.id AND a.coder = ? GROUP BY s.id", (r.run.coder,)).fetchall())
         assert any("safety" in (codes or "") for text, codes in coded.items() if "safety" in text)
     proj.close()
+
+
+def test_the_cli_runs_on_ray(ray_cluster, tmp_path, run):
+    make_project(tmp_path, n_docs=2, turns=5).close()
+    with served() as a:
+        r = run("code", "--provider", "openai", "--model", "fake", "--base-url", a.base_url, "--ray-address",
+                "127.0.0.1:9", "--project", tmp_path / "proj")
+        assert r.code == 2 and "--ray-address goes with --executor ray" in r.err and a.calls() == 0
+        r = run("code", "--provider", "openai", "--model", "fake", "--base-url", a.base_url, "--executor", "ray",
+                "--json", "--project", tmp_path / "proj")
+        assert r.code == 0, r.err
+        assert r.json()["counts"]["ok"] == 10 and a.calls() == 10
+    from assistcode.project import Project
+    from assistcode.runs import store as rs
+
+    with Project(tmp_path / "proj") as p:
+        assert rs.get_run(p.db, 1).manifest["provider"]["executor"]["name"] == "ray"
