@@ -61,7 +61,7 @@ def test_workers_make_the_calls_and_the_cache_is_consulted_before_anything_is_se
         assert {e["url"]: e["answered"] for e in r.run.manifest["provider"]["endpoints"]}[b.base_url] == b.calls()
 
 
-def test_a_worker_killed_mid_run_has_its_batch_run_elsewhere_and_nothing_is_stored_twice(ray_cluster, proj):
+def test_a_worker_killed_mid_run_has_its_batch_run_elsewhere_and_nothing_is_stored_twice(ray_cluster, proj, capfd):
     from assistcode.runs.ray_executor import RayProvider
 
     with served(latency=0.3) as a:
@@ -83,6 +83,8 @@ def test_a_worker_killed_mid_run_has_its_batch_run_elsewhere_and_nothing_is_stor
         assert counts(proj) == (120, 120)  # each segment once
         assert provider.workers_lost >= 1 and provider.batches_rerun >= 1
         assert r.run.manifest["provider"]["executor"]["batches_rerun"] >= 1
+        time.sleep(1.0)  # Ray's notice of the dead worker arrives on its own thread
+        assert "(raylet)" not in capfd.readouterr().out  # stdout stays the command's (--json)
         # the dead worker's batch was asked again: more calls than segments, never more rows
         assert a.calls() > 120
         assert proj.db.execute("SELECT segment_id, code FROM annotations WHERE coder = ? GROUP BY segment_id, code "

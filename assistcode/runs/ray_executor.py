@@ -50,7 +50,26 @@ def connect(address: str | None) -> Any:
         raise InputError(f"cannot connect to the Ray cluster at {address or 'a local cluster'}: {exc}",
                          field="--ray-address", hint="start it with `ray start --head`, or leave --ray-address out "
                          "to start a local one") from None
+    _notices_to_stderr()
     return ray
+
+
+def _notices_to_stderr() -> None:
+    """Ray prints the cluster's notices (a worker that died...) on stdout, where ``--json`` writes its result:
+    they go to stderr instead."""
+    try:
+        import ray._private.worker as w
+    except ImportError:
+        return
+    original = getattr(w, "print_to_stdstream", None)
+    if original is None or getattr(original, "to_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> Any:
+        return original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.to_stderr = True  # type: ignore[attr-defined]
+    w.print_to_stdstream = to_stderr
 
 
 def _reachable(address: str) -> None:
