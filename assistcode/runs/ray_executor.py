@@ -31,6 +31,8 @@ BATCH_MAX = 16
 LINGER_S = 0.002
 """How long a batch waits for more calls before it goes."""
 CONNECT_TIMEOUT_S = 5.0
+LOCAL_THREADS = 4
+"""``local``: threads (and Ray CPUs) per model, unless the provider options name ``n_threads``."""
 
 
 def connect(address: str | None) -> Any:
@@ -144,10 +146,14 @@ class RayProvider:
         if config.provider == "openai" and getattr(config, "replicas", ()):
             opts.pop("base_url", None)
             urls = [config.base_url or "", *config.replicas]
+        cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        per_actor = 0
+        if config.provider == "local":  # one model per actor, on the CPUs its threads use (no oversubscription)
+            per_actor = min(cpus, int(opts.get("n_threads") or LOCAL_THREADS))
+            opts["n_threads"] = per_actor
         self._spec = (config.provider, config.model, opts, urls)
-        cpus = int(self.ray.cluster_resources().get("CPU", 1))
-        self.size = max(1, workers or cpus)
-        self._actor_class = self.ray.remote(num_cpus=0 if config.provider != "local" else 1, max_restarts=0)(_Worker)
+        self.size = max(1, workers or (cpus // per_actor if per_actor else cpus))
+        self._actor_class = self.ray.remote(num_cpus=per_actor, max_restarts=0)(_Worker)
         self.actors: list[Any] = [self._new_actor() for _ in range(self.size)]
         self.load = [0] * self.size
         self.batches = 0
