@@ -148,9 +148,11 @@ def test_a_bad_suite_names_the_file_key_and_line(tmp_path: Path) -> None:
 
 
 def test_shipped_suites_are_valid() -> None:
+    from assistcode.inductive.suite import is_inductive, load_inductive_suite
+
     root = Path(__file__).resolve().parents[2] / "eval" / "suites"
-    names = {load_suite(p).name for p in root.glob("*.yaml")}
-    assert names == {"seed", "convabuse"}
+    names = {(load_inductive_suite(p) if is_inductive(p) else load_suite(p)).name for p in root.glob("*.yaml")}
+    assert names == {"seed", "convabuse", "games-as-art"}
 
 
 @pytest.mark.slow
