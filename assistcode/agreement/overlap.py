@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..errors import AgreementError
-from .unitizing import SpanCoding, SpanError, _prepare, _segments
+from .unitizing import SpanCoding, SpanError, prepare_spans, span_segments
 
 
 def character_kappa(spans: Iterable[SpanCoding], lengths: Mapping[str, int], *, coders: Sequence[str] | None = None,
                     codes: Sequence[str] | None = None) -> dict[str, float]:
     """Per code, chance-corrected agreement on whether each character carries the code: Cohen's kappa for two
     coders, Fleiss' kappa for more. NaN where chance agreement is 1 (nobody, or everybody, used the code)."""
-    s = _prepare(spans, lengths, coders, codes)
-    seg = _segments(s)
+    s = prepare_spans(spans, lengths, coders, codes)
+    seg = span_segments(s)
     ln = seg.length.astype(np.float64)
     total = ln.sum()
     m = s.m

@@ -114,7 +114,7 @@ class _Spans:
         return int(self.offsets[-1])
 
 
-def _prepare(spans: Iterable[SpanCoding], lengths: Mapping[str, int], coders: Sequence[str] | None,
+def prepare_spans(spans: Iterable[SpanCoding], lengths: Mapping[str, int], coders: Sequence[str] | None,
              codes: Sequence[str] | None, *, min_coders: int = 2) -> _Spans:
     docs = sorted(lengths)
     doc_index = {d: i for i, d in enumerate(docs)}
@@ -203,7 +203,7 @@ class _Segments:
     bounds: np.ndarray
 
 
-def _segments(s: _Spans) -> _Segments:
+def span_segments(s: _Spans) -> _Segments:
     bounds = np.unique(np.concatenate([s.start, s.end, s.offsets]))
     seg_start, seg_len = bounds[:-1], np.diff(bounds)
     seg_doc = np.searchsorted(s.offsets, seg_start, side="right") - 1
@@ -255,7 +255,7 @@ class _Stats:
 
 def _statistics(s: _Spans) -> _Stats:
     m, n_codes, n_docs = s.m, len(s.codes), len(s.docs)
-    seg = _segments(s)
+    seg = span_segments(s)
     ln = seg.length.astype(np.float64)
     P = seg.present  # m x C x S
     n = P.sum(axis=0, dtype=np.int64)  # C x S: coders with the code
@@ -483,7 +483,7 @@ def unitizing_alpha(spans: Iterable[SpanCoding], lengths: Mapping[str, int], *, 
     ``coders`` and ``codes`` restrict and order (default: those in the spans, sorted); a listed coder without spans
     in a document has coded it all as gap. Raises ``SpanError`` for a negative offset, an end before its start or a
     start past the document's end; an end past it is clipped (counted in ``n_clipped``)."""
-    s = _prepare(spans, lengths, coders, codes)
+    s = prepare_spans(spans, lengths, coders, codes)
     st = _statistics(s)
     vals = _alphas(st, np.ones((1, st.n_docs)), _cross_total(st))
     return UnitizingResult(
@@ -506,7 +506,7 @@ class _Bootstrap:
 
     @classmethod
     def build(cls, spans, lengths, coders, codes) -> _Bootstrap:
-        st = _statistics(_prepare(spans, lengths, coders, codes))
+        st = _statistics(prepare_spans(spans, lengths, coders, codes))
         return cls(st, [_UnitGap.of(st, c) for c in range(len(st.codes))])
 
     def replicates(self, w: np.ndarray) -> dict[str, np.ndarray]:
@@ -569,7 +569,7 @@ def gamma(spans: Iterable[SpanCoding], lengths: Mapping[str, int] | None = None,
         lengths = {}
         for s in spans:
             lengths[s.document] = max(lengths.get(s.document, 0), int(s.end))
-    s = _prepare(spans, lengths, coders, codes)
+    s = prepare_spans(spans, lengths, coders, codes)
     continuum = pa.Continuum()
     for st, en, cd, cc in zip(s.start, s.end, s.coder, s.code):
         continuum.add(s.coders[cd], Segment(float(st), float(en)), s.codes[cc])
