@@ -222,8 +222,10 @@ def induce(run: str, distance: float, embeddings: bool | None, rounds: int, name
         namer = None
         if names == "model":
             from ..inductive.naming import Namer
-            from ..providers.base import build
+            from ..providers.base import build, check, settle
 
+            settle(config)  # the provider's own endpoint and refusals, as `code` applies them
+            check(config)
             namer = Namer(build(config), config.model, project.cache_dir / "induce-names.json")
         result = constant_comparison(project, run, rounds, distance=distance, embeddings=embeddings, namer=namer,
                                      carry_min=carry_min, config=config if rounds > 1 else None, progress=progress)

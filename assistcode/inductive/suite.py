@@ -172,11 +172,14 @@ def run_inductive_suite(spec: InductiveSuiteSpec, suite_path: Path, project_dir:
                  + ("already done, no call" if run.already_finished else f"{run.calls} calls, {seconds:.1f} s"))
             namer = None
             if c.names == "model":
-                from ..providers.base import build
+                from ..providers.base import build, check, settle
                 from .naming import Namer
 
-                namer = Namer(provider or build(RunConfig(provider=c.provider, model=c.model, base_url=c.base_url,
-                                                          provider_options=dict(c.options))),
+                naming = RunConfig(provider=c.provider, model=c.model, base_url=c.base_url,
+                                   provider_options=dict(c.options))
+                settle(naming)  # the same endpoint rules as the coding run
+                check(naming)
+                namer = Namer(provider or build(naming),
                               c.model, project.cache_dir / "induce-names.json")
             later = RunConfig(provider=c.provider, model=c.model, base_url=c.base_url, max_tokens=c.max_tokens,
                               concurrency=1, provider_options=dict(c.options))
