@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from .corpus import ImportReport, import_corpus, iter_segments
 from .errors import InputError, ProjectError
 from .gold import GoldReport, GoldSource, GoldTable, import_adding_codes, read_gold, store_gold
-from .model import Codebook, Segment
+from .model import REVIEWED, Codebook, Segment
 from .readers import ReadOptions
 from .store import DB_NAME, connect, transaction
 
@@ -358,7 +358,7 @@ class Project:
         list itself."""
         if isinstance(source, list):
             examples = source
-        elif str(source) == "reviewed":
+        elif str(source) == REVIEWED:
             from .review import reviewed_examples
 
             examples = reviewed_examples(self.db, k)
