@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from assistcode.agreement.coefficients import AgreementWarning
 from assistcode.agreement.unitizing import (
-    SpanCoding, SpanError, _Bootstrap, _cross_total, _prepare, _statistics, gamma, unitizing_alpha,
+    SpanCoding, SpanError, _Bootstrap, _cross_total, prepare_spans, _statistics, gamma, unitizing_alpha,
     unitizing_bootstrap, unitizing_intervals,
 )
 from assistcode.errors import AgreementError
@@ -276,7 +276,7 @@ def test_needs_two_coders_and_warns_when_undefined():
 
 
 def test_statistics_are_per_document_sums():
-    s = _prepare(KRIPP_2004, {"d": 300, "e": 0, "f": 20}, None, None)
+    s = prepare_spans(KRIPP_2004, {"d": 300, "e": 0, "f": 20}, None, None)
     st = _statistics(s)
     assert st.b_S.shape == (3, 2) and st.b_S[1].sum() == 0 and st.b_S[2].sum() == 0
     assert st.b_S[0].tolist() == [70 + 30 + 80 + 20 + 20, 2 * (60 + 50)]
