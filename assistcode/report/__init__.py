@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..exports import atomic_write
 from .html import plots_for, to_html
@@ -17,12 +17,15 @@ def tables_for(result: dict[str, Any]) -> list[Table]:
 
 
 def write_reports(result: dict[str, Any], *, markdown: Path | None = None, html: Path | None = None,
-                  json_path: Path | None = None, title: str = "Agreement report") -> list[Path]:
-    """Write the chosen report files atomically; return their paths."""
+                  json_path: Path | None = None, title: str = "Agreement report",
+                  tables: Callable[[dict[str, Any]], list[Table]] = tables_for,
+                  plots: Callable[[dict[str, Any]], list[str]] = plots_for) -> list[Path]:
+    """Write the chosen report files atomically; return their paths. ``tables`` and ``plots`` build the content
+    (agreement tables by default; span reports pass their own)."""
     notes = result.get("notes", [])
     written = []
-    for path, text in ((markdown, lambda: to_markdown(tables_for(result), notes, title)),
-                       (html, lambda: to_html(tables_for(result), notes, plots_for(result), title)),
+    for path, text in ((markdown, lambda: to_markdown(tables(result), notes, title)),
+                       (html, lambda: to_html(tables(result), notes, plots(result), title)),
                        (json_path, lambda: to_json(result))):
         if path is not None:
             with atomic_write(path, encoding="utf-8") as fh:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .html import esc, forest_svg, to_html
-from .render import to_json, to_markdown
+from .html import esc, forest_svg
 from .tables import Table, comparison_name, interval, num, pct, per_code_groups
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -115,16 +114,8 @@ def span_plots(result: dict[str, Any]) -> list[str]:
 
 def write_span_reports(result: dict[str, Any], *, markdown: Path | None = None, html: Path | None = None,
                        json_path: Path | None = None, title: str = "Span agreement") -> list[Path]:
-    """Write the chosen report files atomically; return their paths."""
-    from ..exports import atomic_write
+    """Write the chosen span report files atomically; return their paths."""
+    from . import write_reports
 
-    notes = result.get("notes", [])
-    written = []
-    for path, text in ((markdown, lambda: to_markdown(span_tables(result), notes, title)),
-                       (html, lambda: to_html(span_tables(result), notes, span_plots(result), title)),
-                       (json_path, lambda: to_json(result))):
-        if path is not None:
-            with atomic_write(path, encoding="utf-8") as fh:
-                fh.write(text())
-            written.append(Path(path))
-    return written
+    return write_reports(result, markdown=markdown, html=html, json_path=json_path, title=title,
+                         tables=span_tables, plots=span_plots)
