@@ -31,6 +31,7 @@ from assistcode.runs.batch import BatchOptions  # noqa: E402
 from assistcode.runs.batch_files import MAX_BYTES, MAX_REQUESTS  # noqa: E402
 from assistcode.runs.engine import RunConfig, code_project  # noqa: E402
 from assistcode.runs.pricing import price_for  # noqa: E402
+from engine_bench import make_project  # noqa: E402
 
 
 def _peak_rss_mib() -> float:
@@ -82,23 +83,6 @@ def batch_arm(project: Any, base_url: str, *, complete_after: float, model: str 
     }
 
 
-def _project(folder: Path, segments: int) -> Any:
-    from assistcode.project import Project
-
-    corpus = folder / "corpus"
-    corpus.mkdir()
-    for d in range(max(1, segments // 20)):
-        lines = [f"{'I' if t % 2 == 0 else 'R'}: interview {d} turn {t}: safety and leadership on the ward."
-                 for t in range(20)]
-        (corpus / f"i{d:05d}.txt").write_text("\n".join(lines))
-    (folder / "cb.yaml").write_text("codes:\n  - id: safety\n    definition: keeping patients safe\n"
-                                    "  - id: leadership\n    definition: who leads\n")
-    project = Project.init(folder / "proj")
-    project.import_corpus([corpus])
-    project.import_codebook(folder / "cb.yaml")
-    return project
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--segments", type=int, nargs="+", default=[2000])
@@ -125,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base_url = json.loads(proc.stdout.readline())["base_url"]
         with tempfile.TemporaryDirectory() as tmp:
-            project = _project(Path(tmp), args.segments[0])
+            project = make_project(Path(tmp), args.segments[0])
             result = batch_arm(project, base_url, complete_after=args.complete_after, context_turns=0, skip_roles=())
             project.close()
     finally:
