@@ -116,7 +116,7 @@ class Scoring:
 
     # -- calls ---------------------------------------------------------------------------------------------------------
     def _key(self, digest: str) -> str:
-        e, c = self.engine, self.engine.config
+        c = self.engine.config
         prefix = canonical_json({"provider": c.provider, "model": c.model, "endpoint": redact_url(c.base_url),
                                  "score": self.kind, "options": {k: str(v) for k, v in c.provider_options.items()}})
         return sha256_text("\x1f".join((prefix, digest)))
