@@ -9,7 +9,8 @@ import pytest
 
 from assistcode.candidates import Candidate
 from assistcode.inductive import compare_codesets, induce_codebook, load_operand, normalise_code
-from assistcode.inductive.codeset import CodeEntry, CodeSet, read_code_table
+from assistcode.inductive.codeset import CodeEntry, CodeSet, read_code_table, singular
+from assistcode.inductive.compare import render_text
 from assistcode.inductive.induce import cluster
 from assistcode.runs import store as rs
 
@@ -37,6 +38,45 @@ def test_code_table_folds_variants_and_counts_empty_codes(tmp_path: Path):
                         "Nothing": frozenset()}
     assert "1 variant spellings (case, spaces, punctuation) folded into their codes" in cs.notes
     assert "2 empty codes left out" in cs.notes
+
+
+def test_singular_folds_regular_plurals_only():
+    assert [singular(w) for w in ("stories", "emotions", "lasting impressions", "bosses", "boxes")] == \
+        ["story", "emotion", "lasting impression", "boss", "box"]
+    # -ss, -us, -is, -ics, short words and listed exceptions are not plurals
+    assert [singular(w) for w in ("class", "status", "analysis", "aesthetics", "game mechanics", "art", "gas", "news",
+                                  "series")] == ["class", "status", "analysis", "aesthetics", "game mechanics", "art",
+                                                 "gas", "news", "series"]
+
+
+def test_code_table_folds_a_plural_into_its_singular_when_both_occur(tmp_path: Path):
+    f = tmp_path / "codes.csv"
+    f.write_text("answer,human_codes\na,emotions;stories\nb,emotion\nc,Emotion;graphics\nd,stories\n", encoding="utf-8")
+    cs = read_code_table(f, "human_codes", "answer")
+    assert {c.id: c.members for c in cs.codes} == {"emotion": 3, "stories": 2, "graphics": 1}
+    assert cs.code_units()["emotion"] == {"a", "b", "c"}  # "emotions" on a is now "emotion"
+    assert "1 plural codes folded into their singular (e.g. 'emotions' into 'emotion')" in cs.notes
+    # "stories" alone has no singular to fold into: it stays as it is
+
+
+def test_names_equal_but_for_a_plural_match_exactly():
+    ref = _codes("ref", ["story", "feelings", "graphics"])
+    other = _codes("other", ["stories", "feeling", "graphic"])
+    c = compare_codesets(ref, other, embeddings=False, threshold=0.99)
+    assert sorted((m.reference, m.other, m.how) for m in c.matches) == [
+        ("feelings", "feeling", "exact"), ("story", "stories", "exact")]  # "graphics" is not a plural of "graphic"
+
+
+def test_coverage_and_precision_carry_wilson_intervals():
+    ref = _codes("ref", ["story", "music", "beauty", "immersion"])
+    other = _codes("other", ["story", "music", "zebra crossing"])
+    c = compare_codesets(ref, other, embeddings=False, n_boot=0)
+    assert (c.coverage, c.precision) == (0.5, pytest.approx(2 / 3))
+    # Wilson 95% for 2 of 4: centre (0.5), half-width 1.96 * sqrt(.25/4 + 1.96^2/64) / (1 + 1.96^2/4)
+    assert c.coverage_interval == (pytest.approx(0.1500, abs=1e-4), pytest.approx(0.8500, abs=1e-4))
+    lo, hi = c.precision_interval
+    assert lo < 2 / 3 < hi and hi - lo > 0.5  # three codes say little
+    assert "Coverage 0.50 [0.15, 0.85]" in render_text(c)
 
 
 def test_code_table_errors_say_what_and_where(tmp_path: Path, run):
@@ -68,9 +108,9 @@ def test_exact_matches_hungarian_and_near_many_to_one():
 
 
 def test_threshold_decides_a_meaning_match():
-    ref = _codes("ref", ["beautiful visuals"])
-    other = _codes("other", ["beautiful visual"])
-    assert len(compare_codesets(ref, other, embeddings=False).matches) == 1  # names 0.97 alike
+    ref = _codes("ref", ["musical score"])
+    other = _codes("other", ["music score"])
+    assert len(compare_codesets(ref, other, embeddings=False).matches) == 1  # names 0.92 alike
     assert compare_codesets(ref, other, embeddings=False, threshold=0.99).matches == []
 
 

@@ -28,6 +28,25 @@ def normalise_code(text: str) -> str:
     return _EDGE.sub("", " ".join(text.split()))
 
 
+_PLURAL = ((re.compile(r"(?<=[^aeiou])ies$"), "y"), (re.compile(r"(?<=ss|sh|ch)es$|(?<=[xz])es$"), ""),
+           (re.compile(r"(?<![sui])(?<!ic)s$"), ""))
+_NOT_PLURAL = frozenset({"news", "series", "species", "means", "lens", "always", "perhaps", "whereas"})
+
+
+def singular(code: str) -> str:
+    """A normalised code with its last word's regular English plural folded ("stories" -> "story", "emotions" ->
+    "emotion"); words in -ss, -us, -is, -ics ("aesthetics"), short words and a few others ("news", "series") stay.
+    Only a key: two spellings meet on it."""
+    head, _, last = code.rpartition(" ")
+    if len(last) < 4 or last in _NOT_PLURAL:
+        return code
+    for pattern, repl in _PLURAL:
+        folded, n = pattern.subn(repl, last)
+        if n:
+            return f"{head} {folded}" if head else folded
+    return code
+
+
 def unit_key(text: str) -> str:
     """How units of two operands are matched: their text, white space collapsed."""
     return " ".join(unicodedata.normalize("NFKC", text).split())
@@ -107,12 +126,20 @@ def read_code_table(path: Path, codes_column: str = "human_codes", text_column: 
             units[key] = units.get(key, frozenset()) | frozenset(codes)
     except csv.Error as exc:
         raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
+    folded = {c: singular(c) for c in spellings if singular(c) != c and singular(c) in spellings}
+    for plural, single in folded.items():  # "emotions" and "emotion": one code, as the other variants
+        spellings[single].update(spellings.pop(plural))
+    if folded:
+        units = {k: frozenset(folded.get(c, c) for c in v) for k, v in units.items()}
     entries = [CodeEntry(code, spellings[code].most_common(1)[0][0], members=sum(spellings[code].values()))
                for code in sorted(spellings, key=lambda c: (-sum(spellings[c].values()), c))]
     notes = [f"{rows} rows, {len(entries)} distinct codes"]
     variants = sum(len(s) - 1 for s in spellings.values())
     if variants:
         notes.append(f"{variants} variant spellings (case, spaces, punctuation) folded into their codes")
+    if folded:
+        notes.append(f"{len(folded)} plural codes folded into their singular (e.g. {next(iter(folded))!r} into "
+                     f"{next(iter(folded.values()))!r})")
     if empty:
         notes.append(f"{empty} empty codes left out")
     if not entries:

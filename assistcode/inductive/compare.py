@@ -1,7 +1,8 @@
 """Two codebooks set against each other: codes matched one-to-one, coverage and precision, and the agreement of the
 two codings once one is mapped onto the other.
 
-Matching, in order: equal ids or names (normalised) match outright; the rest are matched by a Hungarian assignment
+Matching, in order: equal ids or names (normalised) match outright, then names equal but for a plural ("emotions",
+"emotion"); the rest are matched by a Hungarian assignment
 on the similarity of meaning (MiniLM embeddings of name and definition where the ``similarity`` extra is installed,
 else the words and letters of the names), plus a bonus of at most ``UNIT_BONUS`` for the overlap (Jaccard) of the
 units the codes were applied to, where both operands say (meaning stays first: two rare codes that share their one
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..candidates import similarity as name_similarity
-from .codeset import CodeSet, normalise_code
+from ..review.team import wilson
+from .codeset import CodeSet, normalise_code, singular
 from .induce import embedder_or_none
 
 THRESHOLD = {"embedding": 0.55, "names": 0.6}
@@ -55,6 +57,11 @@ class Comparison:
     counts: dict[str, int]
     agreement: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    coverage_interval: tuple[float | None, float | None] = (None, None)
+    """95% Wilson score interval of the coverage, the considered reference codes taken as a sample of the codes
+    researchers use (so it shows how much one code more or less moves it)."""
+    precision_interval: tuple[float | None, float | None] = (None, None)
+    """The same for the precision, over the other side's codes."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,18 +116,22 @@ def compare_codesets(reference: CodeSet, other: CodeSet, *, threshold: float | N
     matches: list[Match] = []
     taken_a: set[int] = set()
     taken_b: set[int] = set()
-    keys_b: dict[str, int] = {}
-    for j, y in enumerate(b.codes):
-        for k in (normalise_code(y.id), normalise_code(y.name)):
-            keys_b.setdefault(k, j)
-    for i, x in enumerate(a.codes):
-        for k in (normalise_code(x.id), normalise_code(x.name)):
-            j = keys_b.get(k)
-            if j is not None and j not in taken_b:
-                matches.append(Match(x.id, b.codes[j].id, 1.0, "exact"))
-                taken_a.add(i)
-                taken_b.add(j)
-                break
+    for fold in (normalise_code, lambda t: singular(normalise_code(t))):  # equal first, then equal but for a plural
+        keys_b: dict[str, int] = {}
+        for j, y in enumerate(b.codes):
+            if j not in taken_b:
+                for k in (fold(y.id), fold(y.name)):
+                    keys_b.setdefault(k, j)
+        for i, x in enumerate(a.codes):
+            if i in taken_a:
+                continue
+            for k in (fold(x.id), fold(x.name)):
+                j = keys_b.get(k)
+                if j is not None and j not in taken_b:
+                    matches.append(Match(x.id, b.codes[j].id, 1.0, "exact"))
+                    taken_a.add(i)
+                    taken_b.add(j)
+                    break
     rest_a = [i for i in range(len(a.codes)) if i not in taken_a]
     rest_b = [j for j in range(len(b.codes)) if j not in taken_b]
     if rest_a and rest_b:
@@ -169,6 +180,8 @@ def compare_codesets(reference: CodeSet, other: CodeSet, *, threshold: float | N
         coverage=covered / len(considered) if considered else float("nan"),
         precision=len(taken_b) / len(b.codes) if b.codes else float("nan"),
         matches=matches,
+        coverage_interval=wilson(covered, len(considered))[1:],
+        precision_interval=wilson(len(taken_b), len(b.codes))[1:],
         unmatched={"reference": left(a, taken_a, ua), "other": left(b, taken_b, ub)},
         near=near,
         counts={"reference_codes": len(a.codes), "other_codes": len(b.codes), "matched": len(matches),
@@ -202,11 +215,16 @@ def mapped_agreement(a: CodeSet, b: CodeSet, matches: list[Match], units: list[s
             "n_units": est.n_units, "ci_method": est.ci_method, "n_boot": est.n_boot}
 
 
+def _interval(ci: tuple[float | None, float | None]) -> str:
+    return "" if ci[0] is None or ci[1] is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def render_text(c: Comparison) -> str:
     """The comparison as a terminal report."""
     lines = [f"Reference: {c.reference}", f"Other:     {c.other}", f"Matching:  {c.method} (threshold {c.threshold:g})",
-             f"Coverage {c.coverage:.2f} ({c.counts['reference_codes_covered']} of {c.counts['reference_codes_considered']} "
-             f"reference codes matched)   Precision {c.precision:.2f} ({c.counts['matched']} of {c.counts['other_codes']} other codes)"]
+             f"Coverage {c.coverage:.2f}{_interval(c.coverage_interval)} ({c.counts['reference_codes_covered']} of "
+             f"{c.counts['reference_codes_considered']} reference codes matched)   Precision {c.precision:.2f}"
+             f"{_interval(c.precision_interval)} ({c.counts['matched']} of {c.counts['other_codes']} other codes)"]
     if c.agreement:
         ag = c.agreement
         lines.append(f"Agreement after mapping: alpha (MASI) {ag['value']:.3f} [{ag['low']:.3f}, {ag['high']:.3f}] "
@@ -250,6 +268,7 @@ def render_html(c: Comparison) -> str:
             "<style>body{font:14px system-ui;margin:2em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>"
             f"<h1>Codebook comparison</h1><p>Reference: {e(c.reference)}<br>Other: {e(c.other)}<br>"
             f"Matching: {e(c.method)} (threshold {c.threshold:g})</p>"
-            f"<p><b>Coverage {c.coverage:.2f}</b>, <b>precision {c.precision:.2f}</b></p>{agreement}"
+            f"<p><b>Coverage {c.coverage:.2f}</b>{_interval(c.coverage_interval)}, <b>precision {c.precision:.2f}</b>"
+            f"{_interval(c.precision_interval)} (95% Wilson intervals)</p>{agreement}"
             "<table><tr><th>reference</th><th>other</th><th>score</th><th>how</th><th>units both / ref / other</th></tr>"
             f"{rows}</table>{alone}")

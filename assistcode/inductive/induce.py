@@ -18,7 +18,7 @@ from ..candidates import Candidate, group_candidates, slug
 from .codeset import normalise_code
 
 _EMBEDDER: Any = None
-DISTANCE = 0.35
+DISTANCE = 0.2
 """Default cut of the clustering: cosine distance between group members' embeddings (average linkage)."""
 
 

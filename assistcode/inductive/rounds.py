@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import InputError
 from .codeset import normalise_code
-from .induce import InducedCode, induce_codebook
+from .induce import DISTANCE, InducedCode, induce_codebook
 
 TEMPLATE = "inductive-constant"
 
@@ -57,7 +57,7 @@ def to_codebook(codes: Sequence[InducedCode], name: str) -> Any:
     return Codebook(name=name, codes=tuple(Code(c.id, c.name, c.definition, examples=c.examples) for c in codes))
 
 
-def constant_comparison(project: Any, run_ref: str, rounds: int = 1, *, distance: float = 0.35,
+def constant_comparison(project: Any, run_ref: str, rounds: int = 1, *, distance: float = DISTANCE,
                         embeddings: bool | None = None, namer: Any = None, carry_min: int = 1,
                         config: Any = None, provider: Any = None, segment_ids: Sequence[str] | None = None,
                         progress: Callable[[dict[str, Any]], None] | None = None) -> Rounds:

@@ -62,7 +62,7 @@ class InductiveSuiteSpec(BaseModel):
     coders: list[CoderSpec] = []
     floor: Literal["embedding-clusters"] | None = "embedding-clusters"
     min_units: int = Field(3, ge=1)
-    distance: float = Field(0.35, gt=0, le=2)
+    distance: float = Field(0.2, gt=0, le=2)
     embeddings: bool | None = None
     """Group and match by MiniLM meaning (default: when the similarity extra is installed)."""
     n_boot: int = Field(1000, ge=0)
