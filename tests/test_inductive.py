@@ -342,7 +342,7 @@ def test_inductive_suite_runs_compares_and_reports(run, tmp_path: Path):
     coder = report["coders"]["m / inductive, member names"]
     assert report["answers"] == 4 and coder["coverage"] == 0.5 and coder["precision"] == 1
     assert coder["unmatched_reference"] == ["story"]  # every code used in 2+ answers and not found is listed
-    assert "| m / inductive, member names | 0.50 (1/2) | 1.00 |" in r.out
+    assert "| m / inductive, member names | 0.50 [0.09, 0.91] (1/2) | 1.00 [0.21, 1.00] |" in r.out
     assert "4 calls" in r.err
     r = run("suite", "run", suite, "--data", data, "--project", tmp_path / "p")
     assert r.code == 0 and "already done, no call" in r.err

@@ -130,8 +130,11 @@ def _project(folder: Path, answers: list[str]) -> Any:
     return project
 
 
-def _summary(c: Any, min_units: int) -> dict[str, Any]:
-    return {"coverage": c.coverage, "precision": c.precision, "agreement": c.agreement, "counts": c.counts,
+def comparison_summary(c: Any, min_units: int) -> dict[str, Any]:
+    """What a report keeps of a :class:`~assistcode.inductive.compare.Comparison`: the figures with their intervals,
+    the matches, and every unmatched code (the researchers' ones used in ``min_units`` answers or more)."""
+    return {"coverage": c.coverage, "coverage_interval": c.coverage_interval, "precision": c.precision,
+            "precision_interval": c.precision_interval, "agreement": c.agreement, "counts": c.counts,
             "method": c.method, "threshold": c.threshold,
             "matches": [{"reference": m.reference_name, "other": m.other_name, "score": m.score} for m in c.matches],
             "unmatched_reference": [u["name"] for u in c.unmatched["reference"] if (u["units"] or 0) >= min_units],
@@ -190,7 +193,7 @@ def run_inductive_suite(spec: InductiveSuiteSpec, suite_path: Path, project_dir:
                                             "run_segments WHERE run_id = ?", (x.run_id,)).fetchone()[0]
                          for x in induced.rounds)
             result["coders"][label] = {
-                **_summary(compare_codesets(human, model_set, **cmp), spec.min_units),
+                **comparison_summary(compare_codesets(human, model_set, **cmp), spec.min_units),
                 "run": run.run.id, "rounds": [x.as_dict() for x in induced.rounds],
                 "tokens_per_answer": tokens / max(len(answers), 1),
                 "seconds_per_answer": seconds / max(run.calls, 1) if run.calls else None,
@@ -208,7 +211,7 @@ def run_inductive_suite(spec: InductiveSuiteSpec, suite_path: Path, project_dir:
                                 [CodeEntry(f.id, f.name, members=len(f.members)) for f in floor],
                                 {k: frozenset(v) for k, v in units.items()})
             result["coders"]["embedding clusters (floor)"] = {
-                **_summary(compare_codesets(human, floor_set, **cmp), spec.min_units),
+                **comparison_summary(compare_codesets(human, floor_set, **cmp), spec.min_units),
                 "tokens_per_answer": 0, "seconds_per_answer": seconds / max(len(answers), 1)}
     finally:
         project.close()
@@ -225,17 +228,22 @@ def _ci(a: dict[str, Any] | None) -> str:
     return f"{a['value']:.2f} [{a['low']:.2f}, {a['high']:.2f}]"
 
 
+def _pair(ci: Any) -> str:
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[0] is not None else ""
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     n = result["reference"]["min_units"]
     lines = [f"# Suite {result['suite']}: induced codebooks against the researchers' codes", "",
              f"{result['answers']} answers; the researchers' codes: {'; '.join(result['reference']['notes'])}. "
              f"Coverage counts their codes applied to {n} answers or more.", "",
-             "| coder | coverage | precision | mapped alpha (MASI) [95%] | s per answer | tokens per answer |",
+             "| coder | coverage [95%] | precision [95%] | mapped alpha (MASI) [95%] | s per answer | tokens per answer |",
              "|---|---|---|---|---|---|"]
     for label, r in result["coders"].items():
         sec = r.get("seconds_per_answer")
-        lines.append(f"| {label} | {r['coverage']:.2f} ({r['counts'].get('reference_codes_covered')}/"
-                     f"{r['counts'].get('reference_codes_considered')}) | {r['precision']:.2f} | {_ci(r['agreement'])} | "
+        lines.append(f"| {label} | {r['coverage']:.2f}{_pair(r.get('coverage_interval'))} "
+                     f"({r['counts'].get('reference_codes_covered')}/{r['counts'].get('reference_codes_considered')}) | "
+                     f"{r['precision']:.2f}{_pair(r.get('precision_interval'))} | {_ci(r['agreement'])} | "
                      f"{'n/a' if sec is None else f'{sec:.2f}'} | {r['tokens_per_answer']:.0f} |")
     for label, r in result["coders"].items():
         lines += ["", f"## {label}", "", "Matched: " + ("; ".join(f"{m['reference']} = {m['other']}" for m in r["matches"])

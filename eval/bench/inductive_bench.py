@@ -38,22 +38,21 @@ from _report import emit  # noqa: E402
 
 from assistcode.inductive import compare_codesets  # noqa: E402
 from assistcode.inductive.codeset import CodeEntry, CodeSet, induced_codeset, read_code_table, unit_key  # noqa: E402
-from assistcode.inductive.induce import induce_codebook, induce_from_texts  # noqa: E402
+from assistcode.inductive.induce import DISTANCE, induce_codebook, induce_from_texts  # noqa: E402
 from assistcode.inductive.naming import Namer  # noqa: E402
 from assistcode.inductive.rounds import constant_comparison, run_proposals  # noqa: E402
+from assistcode.inductive.suite import comparison_summary  # noqa: E402
 from assistcode.model import Codebook  # noqa: E402
 from assistcode.project import Project  # noqa: E402
 from assistcode.readers import ReadOptions  # noqa: E402
 from assistcode.runs.engine import RunConfig, code_project  # noqa: E402
 
 FILE = "bopp_test_why_art_coded.cp1252.csv"
+SWEEP = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.45)
 
 
 def summary(c) -> dict:  # type: ignore[no-untyped-def]
-    return {"coverage": c.coverage, "precision": c.precision, "counts": c.counts, "agreement": c.agreement,
-            "threshold": c.threshold, "method": c.method,
-            "unmatched_reference": [u["name"] for u in c.unmatched["reference"] if (u["units"] or 0) >= 3],
-            "matches": [{"reference": m.reference_name, "other": m.other_name, "score": m.score} for m in c.matches]}
+    return {k: v for k, v in comparison_summary(c, 3).items() if k != "unmatched_other"}
 
 
 def open_project(work: Path, rows: list[dict[str, str]]) -> Project:
@@ -111,7 +110,8 @@ def model_run(work: Path, rows: list[dict[str, str]], human: CodeSet, model: str
                             "(2 cores shared with other work; load averages in the work folder's sessions.jsonl)"}
     out = {"local": {**summary(compare_codesets(human, model_set, min_units=3)), **base,
                      "names": "each group's most frequent or central member", "seconds_per_answer": per_answer,
-                     "tokens_per_answer": tokens, "notes": model_set.notes}}
+                     "tokens_per_answer": tokens, "notes": model_set.notes, "distance": DISTANCE,
+                     "distance_sweep": sweep(project, run.run.id, found, human)}}
     namer = None
     if names:
         from assistcode.providers.base import get_provider
@@ -154,6 +154,20 @@ def model_run(work: Path, rows: list[dict[str, str]], human: CodeSet, model: str
             "later_rounds_tokens_per_answer": later_tokens / max(len(sample), 1)}
     project.close()
     return out
+
+
+def sweep(project: Project, run_id: int, found: list, human: CodeSet) -> list[dict]:
+    """Coverage, precision and mapped alpha of the same proposals grouped at each cut of the clustering: how much
+    the figures hang on ``--distance`` (the default was chosen on this data, with no held-out set)."""
+    rows = []
+    for d in SWEEP:
+        induced = induce_codebook(found, distance=d)
+        c = compare_codesets(human, induced_codeset(project, run_id, induced, f"distance {d}", []), min_units=3)
+        rows.append({"distance": d, "codes": len(induced), "coverage": c.coverage,
+                     "coverage_interval": c.coverage_interval, "precision": c.precision,
+                     "precision_interval": c.precision_interval, "alpha": c.agreement["value"],
+                     "alpha_interval": [c.agreement["low"], c.agreement["high"]]})
+    return rows
 
 
 def rs_counts(project: Project, run_id: int) -> tuple[int, int]:
