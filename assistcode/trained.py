@@ -239,7 +239,7 @@ def run_trained(project: Any, *, train_with: str, features: str | None = None, m
     calibrate, and store the scores and proposals as a model run (a coder). ``embedder``: anything with the
     :class:`assistcode.similarity.Embedder` ``embed`` method (default: a new one)."""
     from .runs.scores import ScoreMatrix, record_scores, store_calibration
-    from .similarity import MODEL, Embedder
+    from .similarity import MODEL, Embedder, executor_of
 
     start = time.perf_counter()
     codebook = codebook or project.codebook()
@@ -271,7 +271,8 @@ def run_trained(project: Any, *, train_with: str, features: str | None = None, m
         return RunResult(existing, already_finished=True, counts=rs.segment_counts(project.db, existing.id)), notes
     if existing is not None:
         rs.delete_run(project.db, existing.id)  # training is cheap and all-or-nothing: start again
-    x = (embedder or Embedder()).embed([s.text for s in segments])
+    embedder = embedder or Embedder()
+    x = embedder.embed([s.text for s in segments])
     if extra is not None:
         x = np.hstack([x, extra])
     result = train_and_score(x, labels, groups, method=method, folds=folds, seed=seed,
@@ -282,7 +283,7 @@ def run_trained(project: Any, *, train_with: str, features: str | None = None, m
                      f"fell back to their base rate there: " + ", ".join(f"{c} ({n})" for c, n in fallbacks.items()))
     name = f"{MODEL}+{HEAD}" + (f"+run{feature_run.id}" if feature_run else "")
     manifest = {"provider": {"provider": "trained", "model": MODEL, "head": HEAD, "C": C, "class_weight": "balanced",
-                             "min_class": MIN_CLASS},
+                             "min_class": MIN_CLASS, **executor_of(embedder)},
                 "codebook": {"hash": codebook.hash, "name": codebook.name},
                 "corpus": {"fingerprint": corpus_fingerprint(segments), "segments": len(segments)},
                 "labels": dict(summary),
@@ -320,7 +321,10 @@ class TrainedProvider:
     @classmethod
     def run(cls, project: Any, config: RunConfig, codebook: Codebook | None = None) -> tuple[RunResult, list[str]]:
         """Train and score as ``config`` says."""
+        from .similarity import embedder_for
+
         return run_trained(project, train_with=config.train_with, features=config.features, codebook=codebook,
+                           embedder=embedder_for(config.executor, config.ray_address),
                            **({"method": config.calibration} if config.calibration else {}))
 
     @classmethod

@@ -38,8 +38,7 @@ LOCAL_THREADS = 4
 def connect(address: str | None) -> Any:
     """Ray, connected: to ``address`` (checked reachable first) or to a local cluster started here."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unasked
-    if address and address != "auto":
-        _reachable(address)
+    check_address(address)
     ray = require("ray", "assistcode[ray]")
     if ray.is_initialized():
         return ray
@@ -54,6 +53,12 @@ def connect(address: str | None) -> Any:
                          "to start a local one") from None
     _notices_to_stderr()
     return ray
+
+
+def check_address(address: str | None) -> None:
+    """A cluster address given (other than ``auto``) must be ``HOST:PORT`` and answer: else one line (InputError)."""
+    if address and address != "auto":
+        _reachable(address)
 
 
 def _notices_to_stderr() -> None:
