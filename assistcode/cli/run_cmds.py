@@ -59,7 +59,8 @@ def load_examples(project: Project, source: str, k: int) -> list[dict[str, Any]]
                    "of the same model: calls go to the least loaded, a failing one is rested; the first names the run.")
 @click.option("--executor", type=click.Choice(["process", "ray"]), default="process", show_default=True,
               help="process: calls made from this process; ray: by a Ray cluster's workers (pip install "
-                   "'assistcode[ray]'), this process still the only one writing the store.")
+                   "'assistcode[ray]'), this process still the only one writing the store; similarity and trained "
+                   "embed through Ray Data.")
 @click.option("--ray-address", help="--executor ray: the cluster (host:port or ray://host:port); default: start a "
                                     "local one.")
 @click.option("--api-key-env", default=None, help="Environment variable holding the API key (default: OPENAI_API_KEY).")
