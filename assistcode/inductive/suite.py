@@ -110,7 +110,9 @@ def _answers(table: Path, spec: InductiveSuiteSpec) -> list[str]:
     return [r[spec.data.text_column] for r in reader if (r[spec.data.text_column] or "").strip()]
 
 
-def _project(folder: Path, answers: list[str]) -> Any:
+def answers_project(folder: Path, answers: list[str]) -> Any:
+    """The answers imported as a corpus (a document each, paragraphs as segments) with an empty codebook, in
+    ``folder``; the project there when it exists (a resumed or repeated run)."""
     from ..model import Codebook
     from ..project import Project
     from ..readers import ReadOptions
@@ -161,7 +163,7 @@ def run_inductive_suite(spec: InductiveSuiteSpec, suite_path: Path, project_dir:
                               "reference": {"codes": len(human.codes), "notes": human.notes,
                                             "min_units": spec.min_units}, "coders": {}}
     cmp = dict(min_units=spec.min_units, n_boot=spec.n_boot, embeddings=spec.embeddings)
-    project = _project(folder, answers)
+    project = answers_project(folder, answers)
     try:
         for i, c in enumerate(spec.coders, 1):
             label = f"{c.model} / {c.template}, {c.names} names" + (f", {c.rounds} rounds" if c.rounds > 1 else "")

@@ -41,10 +41,8 @@ from assistcode.inductive.codeset import CodeEntry, CodeSet, induced_codeset, re
 from assistcode.inductive.induce import DISTANCE, induce_codebook, induce_from_texts  # noqa: E402
 from assistcode.inductive.naming import Namer  # noqa: E402
 from assistcode.inductive.rounds import constant_comparison, run_proposals  # noqa: E402
-from assistcode.inductive.suite import comparison_summary  # noqa: E402
-from assistcode.model import Codebook  # noqa: E402
+from assistcode.inductive.suite import answers_project, comparison_summary  # noqa: E402
 from assistcode.project import Project  # noqa: E402
-from assistcode.readers import ReadOptions  # noqa: E402
 from assistcode.runs.engine import RunConfig, code_project  # noqa: E402
 
 FILE = "bopp_test_why_art_coded.cp1252.csv"
@@ -56,20 +54,9 @@ def summary(c) -> dict:  # type: ignore[no-untyped-def]
 
 
 def open_project(work: Path, rows: list[dict[str, str]]) -> Project:
-    """The answers imported as a corpus with an empty codebook, in ``work/p`` (opened again when it exists)."""
-    if (work / "p").is_dir():
-        return Project(work / "p")
-    work.mkdir(parents=True, exist_ok=True)
-    table = work / "answers.csv"
-    with table.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["respondent", "why_art"])
-        w.writerows([i, r["why_art"]] for i, r in enumerate(rows))
-    project = Project.init(work / "p")
-    project.import_corpus([table], segmenter="paragraph", options=ReadOptions(text_column="why_art",
-                                                                              id_columns=("respondent",)))
-    project.import_codebook(Codebook(name="open coding (empty)", codes=()))
-    return project
+    """The answers as a corpus with an empty codebook, in ``work/p`` (as the suite builds it; opened again when it
+    exists)."""
+    return answers_project(work / "p", [r["why_art"] for r in rows])
 
 
 def restrict(cs: CodeSet, keys: set[str]) -> CodeSet:
