@@ -300,8 +300,8 @@ class Project:
             if provider == "similarity":
                 from .similarity import run_similarity
 
-                result, notes = run_similarity(self, calibrate_with=calibrate_with, calibration=calibration, codebook=cb,
-                                               embedder=embedder)
+                result, notes = run_similarity(self, calibrate_with=calibrate_with, calibration=calibration,
+                                               codebook=cb, embedder=embedder)
             else:
                 from .trained import run_trained
 

@@ -162,7 +162,8 @@ def not_english(texts: Sequence[str]) -> int:
 
 
 def run_similarity(project: Any, *, calibrate_with: str | None = None, calibration: str | None = None, folds: int = 5,
-                   seed: int = 0, codebook: Codebook | None = None, embedder: Any = None) -> tuple[RunResult, list[str]]:
+                   seed: int = 0, codebook: Codebook | None = None,
+                   embedder: Any = None) -> tuple[RunResult, list[str]]:
     """Score every segment, store the cosines with the run, calibrate them (:func:`assistcode.calibration.calibrate`)
     and store the calibrated proposals as a model run (a coder).
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -21,6 +22,8 @@ from .ray_executor import check_address, connect
 
 BATCH_SIZE = 128
 """Texts per batch sent to an embedding actor, at most (fewer where that spreads the texts over every actor)."""
+RESTARTS = 3
+"""Times an embedding actor that dies is restarted (its batch embedded again); past that the run fails, one line."""
 
 
 class _EmbedBatch:
@@ -80,10 +83,20 @@ class RayDataEmbedder:
             self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         size = max(1, min(self.batch_size, math.ceil(len(texts) / self.workers)))
         blocks = math.ceil(len(texts) / size)
-        dataset = ray.data.from_items([{"index": i, "text": t} for i, t in enumerate(texts)], override_num_blocks=blocks)
-        vectors = dataset.map_batches(_EmbedBatch, compute=ray.data.ActorPoolStrategy(size=min(self.workers, blocks)),
-                                      batch_size=size, batch_format="numpy", num_cpus=1)
-        out = gather(len(texts), vectors.iter_batches(batch_size=None, batch_format="numpy"))
+        items = [{"index": i, "text": t} for i, t in enumerate(texts)]
+        dataset = ray.data.from_items(items, override_num_blocks=blocks)
+        pool = ray.data.ActorPoolStrategy(size=min(self.workers, blocks))
+        with warnings.catch_warnings():  # max_restarts is still the way to bound restarts in the pinned Ray (2.60);
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")  # it goes in Ray 2.64
+            vectors = dataset.map_batches(_EmbedBatch, compute=pool, batch_size=size, batch_format="numpy", num_cpus=1,
+                                          max_restarts=RESTARTS)
+        try:
+            out = gather(len(texts), vectors.iter_batches(batch_size=None, batch_format="numpy"))
+        except ProviderError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - workers that keep dying, a worker that cannot load the model...
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise ProviderError(f"Ray Data could not embed the texts: {type(exc).__name__}: {first}") from None
         self.batches += blocks
         self.texts += len(texts)
         return out
