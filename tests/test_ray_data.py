@@ -3,7 +3,11 @@ whole module)."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -161,3 +165,72 @@ def test_the_python_api_takes_the_executor_too(tmp_path):
         with pytest.raises(InputError, match="cannot reach the Ray cluster at 127.0.0.1:9"):
             p.code("similarity", executor="ray", ray_address="127.0.0.1:9")
         assert rs.list_runs(p.db) == []
+
+
+def _busy_embedding_workers() -> list[int]:
+    """The pids of Ray Data embedding actors embedding a batch now (their process title names the method)."""
+    busy = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read()
+        except OSError:
+            continue
+        if title.startswith(b"ray::MapWorker(MapBatches(_EmbedBatch)).") and b".__init__" not in title:
+            busy.append(int(pid))
+    return busy
+
+
+def test_a_worker_killed_mid_batch_has_its_batch_embedded_again(ray_cluster, embedder):
+    if not os.path.isdir("/proc"):
+        pytest.skip("finds the workers through /proc")
+    texts = texts_of_many_lengths(80, seed=1)
+    expected = embedder.embed(texts)
+    killed: list[int] = []
+    finished = threading.Event()
+
+    def kill_a_busy_worker() -> None:
+        while not finished.is_set():
+            busy = _busy_embedding_workers()
+            if busy:
+                os.kill(busy[0], signal.SIGKILL)
+                killed.append(busy[0])
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    try:
+        got = RayDataEmbedder(None).embed(texts)
+    finally:
+        finished.set()
+        killer.join()
+    assert killed  # a worker died with a batch in hand
+    assert np.allclose(got, expected, atol=1e-5)  # and every text came back once, in its place
+
+
+def test_workers_that_keep_dying_fail_the_run_with_one_line(ray_cluster):
+    if not os.path.isdir("/proc"):
+        pytest.skip("finds the workers through /proc")
+    from assistcode.runs.ray_data import RESTARTS
+
+    texts = texts_of_many_lengths(40, seed=2)
+    killed: list[int] = []
+    finished = threading.Event()
+
+    def kill_every_busy_worker() -> None:
+        while not finished.is_set():
+            for pid in _busy_embedding_workers():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_every_busy_worker)
+    killer.start()
+    try:
+        with pytest.raises(ProviderError, match="^Ray Data could not embed the texts: ") as raised:
+            RayDataEmbedder(None).embed(texts)
+    finally:
+        finished.set()
+        killer.join()
+    assert len(killed) > RESTARTS and "\n" not in str(raised.value)
