@@ -344,7 +344,10 @@ def test_inductive_suite_runs_compares_and_reports(run, tmp_path: Path):
     assert coder["unmatched_reference"] == ["story"]  # every code used in 2+ answers and not found is listed
     assert "| m / inductive, member names | 0.50 [0.09, 0.91] (1/2) | 1.00 [0.21, 1.00] |" in r.out
     assert "4 calls" in r.err
+    assert coder["seconds_per_answer"] > 0 and coder["seconds_note"] == "this session's calls"
     r = run("suite", "run", suite, "--data", data, "--project", tmp_path / "p")
     assert r.code == 0 and "already done, no call" in r.err
+    coder = json.loads((tmp_path / "p" / "report.json").read_text())["coders"]["m / inductive, member names"]
+    assert coder["seconds_per_answer"] is None and "cached" in coder["seconds_note"]  # a cached session costs nothing
     r = run("suite", "report", suite, "--project", tmp_path / "p")
     assert r.code == 0 and "not found: story" in r.out

@@ -198,8 +198,8 @@ def run_inductive_suite(spec: InductiveSuiteSpec, suite_path: Path, project_dir:
                 **comparison_summary(compare_codesets(human, model_set, **cmp), spec.min_units),
                 "run": run.run.id, "rounds": [x.as_dict() for x in induced.rounds],
                 "tokens_per_answer": tokens / max(len(answers), 1),
-                "seconds_per_answer": seconds / max(run.calls, 1) if run.calls else None,
-                "seconds_note": "this session's calls" if run.calls else "no call now (cached): see the run's manifest"}
+                "seconds_per_answer": seconds / run.calls if run.calls and not run.cache_hits else None,
+                "seconds_note": _seconds_note(run.calls, run.cache_hits, seconds)}
         if spec.floor:
             echo(f"- [{len(spec.coders) + 1}/{len(spec.coders) + 1}] embedding clusters (floor)")
             t0 = time.perf_counter()
@@ -220,6 +220,16 @@ def run_inductive_suite(spec: InductiveSuiteSpec, suite_path: Path, project_dir:
     (folder / "report.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     (folder / "report.md").write_text(render_markdown(result), encoding="utf-8")
     return result
+
+
+def _seconds_note(calls: int, cache_hits: int, seconds: float) -> str:
+    """What the seconds per answer are, or why there are none: a session that answered from the cache is not a cost."""
+    if calls and not cache_hits:
+        return "this session's calls"
+    if not calls:
+        return "no call now (cached): see the run's manifest"
+    return (f"{cache_hits} replies from the cache and {calls} calls this session ({seconds:.0f} s): not a cost per "
+            "answer; see the run's manifest")
 
 
 def _ci(a: dict[str, Any] | None) -> str:
