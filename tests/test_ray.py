@@ -15,11 +15,15 @@ from .runs.conftest import make_project
 from .test_endpoints import served
 
 
+KEY_VARIABLE, KEY = "ASSISTCODE_TEST_RAY_KEY", "sk-ray-test-0123456789"
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = need("ray", "the Ray executor (assistcode[ray])")
     from assistcode.runs.ray_executor import connect
 
+    os.environ[KEY_VARIABLE] = KEY  # before the cluster starts: its workers inherit this environment
     connect(None)  # the local cluster every test here shares
     yield ray
     ray.shutdown()
@@ -133,3 +137,18 @@ def test_the_cli_runs_on_ray(ray_cluster, tmp_path, run):
 
     with Project(tmp_path / "proj") as p:
         assert rs.get_run(p.db, 1).manifest["provider"]["executor"]["name"] == "ray"
+
+
+def test_the_api_key_is_read_by_the_workers_from_their_environment_never_sent_through_ray(ray_cluster, proj):
+    from assistcode.errors import InputError
+    from assistcode.runs.ray_executor import RayProvider
+
+    with served(latency=0.0) as a:
+        config = ray_config(a.base_url, api_key=KEY)
+        provider = RayProvider(config, {"base_url": a.base_url, "api_key": KEY})
+        assert KEY not in repr(provider._spec) and KEY_VARIABLE in provider._spec  # what goes to the actors
+        r = code_project(proj, config, segment_ids=[s.id for s in proj.segments()[:3]])
+        assert r.counts["ok"] == 3
+        assert {e["auth"] for e in a.log()} == {f"Bearer {KEY}"[:12]}  # the workers did send the key
+        with pytest.raises(InputError, match="must come from an environment variable"):
+            RayProvider(ray_config(a.base_url), {"base_url": a.base_url, "api_key": "sk-nowhere-in-the-environment"})

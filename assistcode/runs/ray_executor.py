@@ -9,7 +9,8 @@ provider: for ``local`` one model per actor, for ``openai`` the endpoints (sever
 
 A worker that dies has its batch sent again to another actor (a new one takes the dead one's place): the engine
 waits on each call once and writes each segment once, so nothing is stored twice; what the dead worker had asked
-may have been paid for, and is counted (``batches_rerun``). Without an address a local cluster is started
+may have been paid for, and is counted (``batches_rerun``). The API key never travels through Ray: each worker
+reads it from its own environment, from the variable that holds it here. Without an address a local cluster is started
 (:data:`LOCAL_CPUS` CPUs); an address that cannot be reached is one line (exit 2) before anything is sent.
 """
 from __future__ import annotations
@@ -94,10 +95,36 @@ def _reachable(address: str) -> None:
                          hint="is the cluster up (`ray status`)? Leave --ray-address out to start a local one") from None
 
 
+KEY_VARIABLES = ("ASSISTCODE_API_KEY", "OPENAI_API_KEY")
+"""Where the openai provider looks for a key by itself, in this order."""
+
+
+def key_variable_of(key: str | None) -> str | None:
+    """The name of this process's environment variable that holds ``key`` (the CLI reads keys from the
+    environment only: ``OPENAI_API_KEY`` or ``--api-key-env NAME``), which the workers read for themselves: a key
+    passed to an actor as a value would sit in the cluster's task records. None when there is no key."""
+    if not key:
+        return None
+    names = [n for n in KEY_VARIABLES if os.environ.get(n) == key]
+    names += sorted(n for n, v in os.environ.items() if v == key and n not in KEY_VARIABLES)
+    if not names:
+        raise InputError("with --executor ray the API key must come from an environment variable the workers have "
+                         "too (OPENAI_API_KEY, or --api-key-env NAME): a key given as a value would travel in the "
+                         "cluster's task records", field="api_key")
+    return names[0]
+
+
 class _Worker:
     """One Ray actor: one provider (one model, or the endpoints), answering batches of calls concurrently."""
 
-    def __init__(self, name: str, model: str, options: dict[str, Any], urls: list[str]) -> None:
+    def __init__(self, name: str, model: str, options: dict[str, Any], urls: list[str],
+                 key_variable: str | None = None) -> None:
+        if key_variable:  # the key is read here, from the worker's environment: it never travels through Ray
+            key = os.environ.get(key_variable)
+            if not key:
+                raise ProviderError(f"the Ray worker has no {key_variable} in its environment: export it where the "
+                                    "cluster's nodes start (`ray start`), or leave --ray-address out")
+            options = {**options, "api_key": key}
         if urls:
             from ..providers.endpoints import EndpointPool
 
@@ -147,6 +174,7 @@ class RayProvider:
         # what crosses to the workers must pickle: the mode memory's callback stays here (a worker that has to
         # step down from json_schema does so for itself)
         opts = {k: v for k, v in options.items() if not callable(v) and k not in ("modes",)}
+        key_variable = key_variable_of(opts.pop("api_key", None))
         urls: list[str] = []
         if config.provider == "openai" and getattr(config, "replicas", ()):
             opts.pop("base_url", None)
@@ -156,7 +184,7 @@ class RayProvider:
         if config.provider == "local":  # one model per actor, on the CPUs its threads use (no oversubscription)
             per_actor = min(cpus, int(opts.get("n_threads") or LOCAL_THREADS))
             opts["n_threads"] = per_actor
-        self._spec = (config.provider, config.model, opts, urls)
+        self._spec = (config.provider, config.model, opts, urls, key_variable)
         self.size = max(1, workers or (cpus // per_actor if per_actor else cpus))
         self._actor_class = self.ray.remote(num_cpus=per_actor, max_restarts=0)(_Worker)
         self.actors: list[Any] = [self._new_actor() for _ in range(self.size)]
