@@ -111,7 +111,7 @@ def compare_codesets(reference: CodeSet, other: CodeSet, *, threshold: float | N
     ua, ub = a.code_units(), b.code_units()
     overlap = _overlap(a, b, ua, ub)
     score = meaning if overlap is None else np.minimum(meaning + UNIT_BONUS * overlap, 1.0)
-    method = f"exact ids/names, then {'MiniLM embeddings' if how == 'embedding' else 'name similarity'}"
+    method = f"exact ids/names (or names equal but for a plural), then {'MiniLM embeddings' if how == 'embedding' else 'name similarity'}"
     method += f" plus {UNIT_BONUS:g} x unit overlap" if overlap is not None else ""
     matches: list[Match] = []
     taken_a: set[int] = set()
