@@ -17,10 +17,9 @@ import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .. import __version__
-from ..corpus import context_text, iter_segments, preceding
 from ..errors import InputError
 from ..ids import canonical_json, hash_json, sha256_text
 from ..store.db import StoreBusy, busy_timeout, transaction
@@ -33,6 +32,7 @@ from . import store as rs
 from .pricing import Price, count_message_tokens, price_for
 from .replies import Proposal, ReplyError, Validated, parse_json, reply_schema, validate_reply
 from .pending import WRITE_WAIT, PendingWrites
+from .selection import StoredContexts, stored_selection
 from .scoring import Scoring
 
 MALFORMED_ATTEMPTS = 3
@@ -211,6 +211,7 @@ class Engine:
         self._schema: dict[str, Any] | None = None
         self._schema_json: str | None = None
         self._key_prefix: str | None = None
+        self._own_deadline: bool | None = None
         self._corpus_key: tuple[Sequence[Segment], str] | None = None
         self._context = {"codes": codebook_context(codebook), "codebook_name": codebook.name, "examples": config.examples}
         self.contexts: dict[str, str] = {}
@@ -272,6 +273,20 @@ class Engine:
                           "examples": hash_json(c.examples), "options": {k: str(v) for k, v in c.provider_options.items()},
                           **({"context_turns": c.context_turns} if c.context_turns else {}),
                           **({"calibration": self.scoring.method, "calibrate_with": c.calibrate_with} if self.scoring else {})})
+
+    def todo_groups(self, segments: Iterable[Segment], done: set[str]) -> Iterator[list[Segment]]:
+        """The groups of :meth:`groups` over the segments not ``done``, made one at a time."""
+        n = self.config.batch_size if self.template.output == "batch" else 1
+        group: list[Segment] = []
+        for s in segments:
+            if s.id in done:
+                continue
+            group.append(s)
+            if len(group) == n:
+                yield group
+                group = []
+        if group:
+            yield group
 
     def groups(self, segments: Sequence[Segment]) -> list[list[Segment]]:
         if self.template.output == "batch":
@@ -389,14 +404,18 @@ class Engine:
                 continue
             # a secret the text hid behind JSON escapes shows only once parsed: then the scrubbed JSON is what is kept
             text = self.scrub(reply.text) or "" if clean == parsed else json.dumps(clean, ensure_ascii=False)
+            # with the segment's outcome where it follows at once (one segment, one sample): one commit for both
             self.writes.store_reply(key, {"reply": text, "prompt_tokens": reply.prompt_tokens,
-                                    "completion_tokens": reply.completion_tokens, "model": reply.model, "mode": reply.mode})
+                                    "completion_tokens": reply.completion_tokens, "model": reply.model, "mode": reply.mode},
+                                    with_next=self.template.output != "batch" and self.config.samples == 1)
             return _Sample(results, spent_p, spent_c, attempt, text, rendered.hash, reply.endpoint)
 
     async def _complete(self, messages: list[dict[str, str]], options: CallOptions) -> Reply:
         """One call, within a total deadline of --timeout: the ``openai`` provider keeps it per request itself,
         ``local`` runs in this process with no network to wait on; any other (langchain, plugins) is cut here."""
-        if trait(self.config.provider, "own_deadline", False):
+        if self._own_deadline is None:  # looked up once: a registry lookup per call is CPU a long run pays in full
+            self._own_deadline = bool(trait(self.config.provider, "own_deadline", False))
+        if self._own_deadline:
             return await self.provider.complete(messages, options)
         try:
             return await asyncio.wait_for(self.provider.complete(messages, options), self.config.timeout)
@@ -545,18 +564,18 @@ class Engine:
         done = rs.settled_segments(self.db, run.id, retry_replied)
         if content_free is not None:
             self.scoring.record_content_free(run, content_free)
-        todo = [s for s in segments if s.id not in done]
-        queue: asyncio.Queue[list[Segment]] = asyncio.Queue()
-        for group in self.groups(todo):
-            queue.put_nowait(group)
+        # the groups to code, made as the workers take them: a run holds the segments in flight, not its corpus
+        todo = self.todo_groups(segments, done)
         total = len(segments)
         state = {"done": len(done), "total": total, "failed": 0}
         if self.progress:  # at once, before the first reply (a local model loads first)
             self.progress({**state, "phase": "starting", "calls": 0, "cache_hits": 0, "spent": 0.0, "tokens": 0.0})
 
         async def worker() -> None:
-            while not queue.empty() and self.stopped is None:
-                group = queue.get_nowait()
+            while self.stopped is None:
+                group = next(todo, None)
+                if group is None:
+                    return
                 try:
                     await self._group(run, group)
                 except _Stop:
@@ -570,7 +589,7 @@ class Engine:
 
         beat = asyncio.create_task(self._heartbeat(run))
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, max(queue.qsize(), 1)))))
+            await asyncio.gather(*(worker() for _ in range(self.config.concurrency)))
             self.writes.settle()
         except BaseException:
             self._abandon(run)
@@ -621,21 +640,25 @@ def code_project(project: Any, config: RunConfig, *, codebook: Codebook | None =
     if project.config().get("local_only") and not config.local_only:
         config.local_only = True  # the project's setting holds for every run
         settle(config)  # openai: the endpoint a call would reach, for the loopback check
-    everything = list(iter_segments(project.db))
-    segments = select_segments(everything, config)
+    # the segments are read from the store as the run needs them (runs/selection.py): memory does not grow with
+    # the corpus
+    db = project.db
+    interview = db.execute("SELECT 1 FROM segments WHERE coalesce(role, '') != '' LIMIT 1").fetchone() is not None
+    speakers = {r[0] for r in db.execute("SELECT DISTINCT speaker FROM segments WHERE coalesce(speaker, '') != ''")}
+    keep = selection_rule(config, interview, speakers)
     if segment_ids is not None:
         wanted = set(segment_ids)
-        segments = [s for s in segments if s.id in wanted]
+        segments = stored_selection(db, lambda sid, role, speaker: sid in wanted and keep(role, speaker))
+    else:
+        segments = stored_selection(db, lambda sid, role, speaker: keep(role, speaker))
     if not segments:
-        if everything:
+        if db.execute("SELECT 1 FROM segments LIMIT 1").fetchone() is not None:
             raise InputError("every segment is left out by --skip-role / --skip-speaker",
                              hint="pass --skip-role none to code every role")
         raise InputError("the project has no segments to code", hint="import transcripts first (assistcode import)")
     engine = Engine(project.db, codebook, config, provider=provider, project_dir=project.path, progress=progress)
     if config.context_turns:
-        wanted_ids = {s.id for s in segments}
-        engine.contexts = {k: context_text(v) for k, v in preceding(everything, config.context_turns).items()
-                           if k in wanted_ids and v}
+        engine.contexts = StoredContexts(db, config.context_turns)  # type: ignore[assignment]
     if config.batch is not None:
         from .batch import run_batch
 
@@ -649,7 +672,13 @@ ROLES = ("interviewer", "participant")
 def select_segments(segments: Sequence[Segment], config: RunConfig) -> list[Segment]:
     """The segments a run codes: all but the skipped roles and speakers. Settles ``None`` settings of ``config``
     (interviews, where segments have roles: skip the interviewer, one turn of context; else neither)."""
-    interview = any(s.role for s in segments)
+    keep = selection_rule(config, any(s.role for s in segments), {s.speaker for s in segments if s.speaker})
+    return [s for s in segments if keep(s.role, s.speaker)]
+
+
+def selection_rule(config: RunConfig, interview: bool, speakers_present: set[str]) -> Callable[[str | None, str | None], bool]:
+    """:func:`select_segments`'s rule, ``keep(role, speaker)``, from whether the corpus is an interview (some
+    segment has a role) and the speakers it has. Settles ``None`` settings of ``config`` as it does."""
     if config.context_turns is None:
         config.context_turns = 1 if interview else 0
     if config.context_turns < 0:
@@ -662,10 +691,10 @@ def select_segments(segments: Sequence[Segment], config: RunConfig) -> list[Segm
     config.skip_roles = tuple(sorted(roles))
     speakers = {n.strip().casefold() for n in config.skip_speakers if n.strip()}
     if speakers:
-        present = {s.speaker.casefold() for s in segments if s.speaker}
+        present = {s.casefold() for s in speakers_present}
         for n in sorted(speakers - present):
             raise InputError(f"no speaker named {n!r} in the project", field="--skip-speaker",
-                             hint="speakers: " + ", ".join(sorted({s.speaker for s in segments if s.speaker})[:12]))
+                             hint="speakers: " + ", ".join(sorted(speakers_present)[:12]))
     if not roles and not speakers:
-        return list(segments)
-    return [s for s in segments if not (s.role in roles or (s.speaker and s.speaker.casefold() in speakers))]
+        return lambda role, speaker: True
+    return lambda role, speaker: not (role in roles or bool(speaker and speaker.casefold() in speakers))

@@ -37,14 +37,37 @@ class PendingWrites:
         if time.monotonic() >= self.busy_until:
             self.flush(WRITE_WAIT)
 
-    def store_reply(self, key: str, reply: dict[str, Any]) -> None:
+    def store_reply(self, key: str, reply: dict[str, Any], *, with_next: bool = False) -> None:
+        """Store a paid reply in the call cache; ``with_next``: in the transaction of the next write (the segment's
+        outcome that follows at once), one commit instead of two. Until then it is in :attr:`unstored`."""
         self.unstored[key] = reply
-        self.store(lambda: rs.cache_put(self.db, key, reply["reply"], reply["prompt_tokens"], reply["completion_tokens"],
-                                         reply["model"], reply["mode"]), key)
+        write = lambda: rs.cache_put(self.db, key, reply["reply"], reply["prompt_tokens"], reply["completion_tokens"],  # noqa: E731
+                                     reply["model"], reply["mode"])
+        if with_next:
+            self.pending.append((write, key))
+        else:
+            self.store(write, key)
 
     def flush(self, wait: float) -> bool:
-        """Write what is pending, in order, each waiting at most ``wait`` seconds for the lock. True when done."""
+        """Write what is pending, in order, in one transaction, waiting at most ``wait`` seconds for the lock. True
+        when done. A write that fails for another reason than a busy store: the writes are made one at a time, as
+        they come, so those before it are kept."""
         with busy_timeout(self.db, wait):
+            if len(self.pending) > 1:
+                done = len(self.pending)
+                try:
+                    with transaction(self.db):
+                        for write, _ in self.pending:
+                            write()
+                except StoreBusy:
+                    self.busy_until = time.monotonic() + BUSY_RETRY
+                    return False
+                except Exception:
+                    done = 0
+                for write, key in self.pending[:done]:
+                    if key is not None:
+                        self.unstored.pop(key, None)
+                del self.pending[:done]
             while self.pending:
                 write, key = self.pending[0]
                 try:
