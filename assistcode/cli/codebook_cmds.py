@@ -166,7 +166,7 @@ def compare(reference: str, other: str, codes_column: str, text_column: str | No
 
 @codebook.command()
 @click.argument("run")
-@click.option("--distance", type=float, default=0.2, show_default=True, help="Cosine distance that cuts the clustering (embeddings).")
+@click.option("--distance", type=float, default=0.2, show_default=True, help="Cosine distance that cuts the clustering (embeddings): 0.2 merges near-paraphrases only; higher gives fewer, broader codes.")
 @click.option("--embeddings/--no-embeddings", default=None, help="Group by meaning (MiniLM) or by the words of the names.")
 @click.option("--rounds", type=int, default=1, show_default=True,
               help="Constant comparison: code the run's segments again N-1 times with the growing codebook "
