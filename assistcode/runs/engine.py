@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .. import __version__
 from ..errors import InputError
 from ..ids import canonical_json, hash_json, sha256_text
-from ..store.db import StoreBusy, busy_timeout, transaction
+from ..store.db import RUN_CACHE_KIB, StoreBusy, busy_timeout, page_cache, transaction
 from ..model import Codebook, Segment
 from ..privacy import Scrubber, check_local_only, redact_url, tracing_off_unless_asked, url_secrets
 from ..prompts import SCORING_OUTPUTS, RenderedPrompt, Template, codebook_context, get_template
@@ -640,8 +640,14 @@ def code_project(project: Any, config: RunConfig, *, codebook: Codebook | None =
     if project.config().get("local_only") and not config.local_only:
         config.local_only = True  # the project's setting holds for every run
         settle(config)  # openai: the endpoint a call would reach, for the loopback check
-    # the segments are read from the store as the run needs them (runs/selection.py): memory does not grow with
-    # the corpus
+    # the segments are read from the store as the run needs them (runs/selection.py), and the run's page cache is
+    # bounded: its memory does not grow with the corpus
+    with page_cache(project.db, RUN_CACHE_KIB):
+        return _code_project(project, config, codebook, dry_run, provider, progress, segment_ids)
+
+
+def _code_project(project: Any, config: RunConfig, codebook: Codebook, dry_run: bool, provider: Provider | None,
+                  progress: Callable[[dict[str, Any]], None] | None, segment_ids: Sequence[str] | None) -> RunResult:
     db = project.db
     interview = db.execute("SELECT 1 FROM segments WHERE coalesce(role, '') != '' LIMIT 1").fetchone() is not None
     speakers = {r[0] for r in db.execute("SELECT DISTINCT speaker FROM segments WHERE coalesce(speaker, '') != ''")}

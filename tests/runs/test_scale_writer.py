@@ -13,16 +13,23 @@ from assistcode.runs import store as rs
 from assistcode.runs.engine import RunConfig, code_project
 from assistcode.runs.pending import PendingWrites
 from assistcode.runs.selection import CHUNK, StoredContexts, StoredSegments
-from assistcode.store.db import CACHE_KIB, connect, transaction
+from assistcode.store.db import CACHE_KIB, RUN_CACHE_KIB, connect, transaction
 
 from .conftest import make_project
 
 
-def test_the_page_cache_of_a_store_connection_is_bounded_at_a_few_mib(tmp_path):
-    # a cache fills with every page a connection writes: 64 MiB made a long run's memory grow with its store
-    db = connect(tmp_path / "s.db")
-    kib = db.execute("PRAGMA cache_size").fetchone()[0]
-    assert kib == CACHE_KIB and -8192 <= kib < 0
+def test_a_run_codes_with_a_page_cache_of_a_few_mib_and_gives_the_connection_its_own_back(tmp_path):
+    # a cache keeps every page its connection writes: with the store's 64 MiB a long run's memory grew with its store
+    project = make_project(tmp_path, n_docs=2, turns=3)
+    seen: list[int] = []
+
+    def reply(messages):
+        seen.append(project.db.execute("PRAGMA cache_size").fetchone()[0])
+        return keyword_reply(messages)
+
+    code_project(project, RunConfig(provider="mock", model="kw"), provider=MockProvider(model="kw", default=reply))
+    assert seen and set(seen) == {RUN_CACHE_KIB} and -8192 <= RUN_CACHE_KIB < 0
+    assert project.db.execute("PRAGMA cache_size").fetchone()[0] == CACHE_KIB  # other commands read with the large one
 
 
 def test_a_run_holds_the_segments_in_flight_not_its_corpus(tmp_path):
