@@ -373,8 +373,8 @@ def test_batch_api_refusals(proj):
             with pytest.raises(InputError, match=match):
                 code_project(proj, config(server, **bad))
         c = config(server)
-        c.template = "score-per-code"
-        with pytest.raises(InputError, match="generative templates"):
+        c.replicas = ("http://127.0.0.1:9/v1",)  # scoring templates go through (tests/test_batch_scoring.py)
+        with pytest.raises(InputError, match="not with several --base-url"):
             code_project(proj, c)
         c = config(server)
         c.provider = "mock"

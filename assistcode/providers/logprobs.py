@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from .base import ProviderError
 
@@ -70,3 +70,32 @@ def from_top_logprobs(top: Iterable[tuple[str, float]], answers: list[str]) -> t
     for a in answers:
         summed.setdefault(a, floor)
     return normalise(summed, answers)
+
+
+def top_of_body(body: Mapping[str, Any]) -> list[tuple[str, float]] | None:
+    """The first reply token's top log-probabilities, ``(token, logprob)`` most likely first as the endpoint listed
+    them, read from a chat completion's JSON body (a Batch API result line's ``response.body``); None when the body
+    carries none (the endpoint ignored ``logprobs``). Reads what the ``openai`` provider's synchronous ``score`` reads
+    from the SDK's object: ``choices[0].logprobs.content[0].top_logprobs``."""
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        raise ProviderError("reply with no choices")
+    logprobs = choices[0].get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, Mapping) else None
+    if not isinstance(content, list) or not content or not isinstance(content[0], Mapping):
+        return None
+    top = content[0].get("top_logprobs")
+    if not isinstance(top, list) or not top:
+        return None
+    try:
+        return [(str(e["token"]), float(e["logprob"])) for e in top]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProviderError(f"a malformed top_logprobs entry ({type(exc).__name__}: {exc})") from None
+
+
+def usage_of_body(body: Mapping[str, Any]) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) a chat completion's JSON body reports; 0 where it reports none."""
+    usage = body.get("usage")
+    if not isinstance(usage, Mapping):
+        return 0, 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)

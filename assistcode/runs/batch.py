@@ -9,7 +9,9 @@ uploaded with the Files API, sent as batches, polled and read back. Every submis
 uploaded (migration ``011_batches``), so a command killed at any point is resumed by the same command: it finds its
 batches (by id, or by the tag in their metadata) and sends nothing twice. Requests that expire or fail for a passing
 reason are sent again (at most ``max_submissions`` times per command), or called synchronously with
-``fallback="sync"``. Replies are costed at half the synchronous price (the Batch API's discount).
+``fallback="sync"``. Replies are costed at half the synchronous price (the Batch API's discount). Scoring templates
+send one request per question (per code, or per segment's options) with the first token's log-probabilities; a
+segment is scored once all its questions have replies (:meth:`BatchProvider.score`).
 """
 from __future__ import annotations
 
@@ -30,8 +32,10 @@ from ..store.db import StoreBusy, busy_timeout
 from . import batch_store as bs
 from . import store as rs
 from ..providers.openai_compat import REFUSAL
+from ..providers.logprobs import ScoreReply, from_top_logprobs, top_of_body, usage_of_body
+from ..ids import canonical_json
 from .batch_files import (COMPLETION_WINDOW, ENDPOINT, MAX_BYTES, MAX_REQUESTS, Ingested, Outcome, batch_errors,
-                          custom_id, read_results, request_body, request_line, split_files)
+                          custom_id, read_results, request_body, request_line, score_body, split_files)
 from .pending import WRITE_WAIT
 from .pricing import Price, count_message_tokens
 
@@ -109,6 +113,14 @@ class BatchProvider:
         self.replayed = 0
         self.left_for_sync = 0
         self.committed = 0.0
+        self.direct: set[str] = set()
+        """Scoring templates: the content-free inputs' questions (canonical JSON), asked synchronously (see
+        :meth:`score`)."""
+        self.sync_now = False
+        """Scoring templates, the last pass of ``--batch-fallback sync``: what has no reply is called synchronously."""
+        self.sync_requests = 0
+        """Requests :meth:`score` made synchronously, over every pass."""
+        self.run_id: int | None = None
 
     def begin_pass(self, states: dict[str, bs.RequestState], run_id: int | None) -> None:
         self.states, self.run_id = states, run_id
@@ -145,14 +157,94 @@ class BatchProvider:
             self.wanted[cid] = len(line)
         raise Deferred(cid)
 
-    def _within_budget(self, messages: list[dict[str, str]]) -> None:
+    async def score(self, questions: list[list[dict[str, str]]], answers: list[list[str]], options: Any) -> ScoreReply:
+        """A scoring template's segment: one request per question (its code, or its options), each collected with its
+        own custom_id; the segment waits (:class:`~assistcode.runs.engine.Deferred`) until every question has its
+        reply, then is answered from them as the ``openai`` provider's ``score`` answers (the first token's top
+        log-probabilities, token counts summed), so the engine scores, calibrates, caches and costs it as it does a
+        synchronous reply. The content-free inputs are asked synchronously, before anything is sent (the engine asks
+        for them before its run exists; they also probe the endpoint for log-probabilities, as a synchronous run's
+        do)."""
+        from .engine import Deferred
+
+        if canonical_json(questions) in self.direct:
+            self.sync_requests += len(questions)
+            return await self.inner.score(questions, answers, options)
+        request = [score_body(self.inner, q, options) for q in questions]
+        cids = [custom_id(body) for body in request]
+        states = [self.states.get(cid) for cid in cids]
+        for state in states:  # one question failed for good: so does its segment, and nothing more is sent for it
+            if state is not None and not state.replies and state.status == "failed":
+                raise ProviderError(f"Batch API: {state.error or 'failed'}")
+        bodies: list[dict[str, Any] | None] = [None] * len(questions)
+        now: list[int] = []
+        waiting = ""
+        for i, (cid, state) in enumerate(zip(cids, states)):
+            if state is not None and state.replies:  # the latest reply (a question asked again is asked the same)
+                bodies[i] = bs.response(self.engine.db, self.run_id, cid, state.replies - 1)
+            elif self.sync_now:
+                now.append(i)
+            elif state is not None and state.status == "sent":
+                waiting = cid
+            elif state is not None and state.status == "sync":
+                self.left_for_sync += 1
+                waiting = cid
+            else:  # new, or to be sent again
+                if cid not in self.wanted:
+                    self._within_budget(questions[i], 1)
+                    line = request_line(cid, request[i])
+                    self.spool.write(line)
+                    self.wanted[cid] = len(line)
+                waiting = cid
+        if waiting:
+            raise Deferred(waiting)
+        self.replayed += len(questions) - len(now)
+        return self._scored(bodies, answers, now, await self._sync_score(questions, answers, options, now))
+
+    async def _sync_score(self, questions: list[list[dict[str, str]]], answers: list[list[str]], options: Any,
+                          now: list[int]) -> ScoreReply | None:
+        if not now:
+            return None
+        self.sync_requests += len(now)
+        return await self.inner.score([questions[i] for i in now], [answers[i] for i in now], options)
+
+    def _scored(self, bodies: list[dict[str, Any] | None], answers: list[list[str]], now: list[int],
+                direct: ScoreReply | None) -> ScoreReply:
+        """The :class:`ScoreReply` of a segment's questions: from the batch replies' bodies, and the synchronous
+        reply of those in ``now``."""
+        probs: list[dict[str, float]] = []
+        mass: list[float] = []
+        prompt = completion = 0
+        from_sync = {i: k for k, i in enumerate(now)}
+        for i, body in enumerate(bodies):
+            if i in from_sync and direct is not None:
+                probs.append(direct.probs[from_sync[i]])
+                mass.append(direct.mass[from_sync[i]])
+                continue
+            assert body is not None
+            top = top_of_body(body)
+            if top is None:  # the synchronous provider's NoLogprobsError, word for word: here the segment fails
+                raise ProviderError(f"Batch API: {self.inner.endpoint[0]} returned no log-probabilities for "
+                                    f"{self.inner.model}")
+            p, m = from_top_logprobs(top, answers[i])
+            probs.append(p)
+            mass.append(m)
+            used = usage_of_body(body)
+            prompt += used[0]
+            completion += used[1]
+        if direct is not None:
+            prompt += direct.prompt_tokens
+            completion += direct.completion_tokens
+        return ScoreReply(probs, prompt, completion, self.inner.model, mass)
+
+    def _within_budget(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> None:
         """--max-cost: a request is collected only while its worst cost still fits what is left."""
         from .engine import Deferred
 
         e = self.engine
         if e.config.max_cost is None or e.price is None:
             return
-        worst = e.price.cost(count_message_tokens(messages), e.config.max_tokens)
+        worst = e.price.cost(count_message_tokens(messages), e.config.max_tokens if max_tokens is None else max_tokens)
         if e.spent + self.committed + worst > e.config.max_cost:
             e.stopped = (f"stopped before the budget of ${e.config.max_cost:g} would be exceeded "
                          f"(spent ${e.spent:.4f}, ${self.committed:.4f} more sent in batches)")
@@ -237,10 +329,6 @@ class BatchRun:
         if getattr(c, "replicas", ()) or getattr(c, "executor", "process") != "process":
             raise InputError("--batch-api sends every request to one endpoint from this process: not with several "
                              "--base-url or --executor ray", field="--batch-api")
-        if engine.scoring is not None:
-            raise InputError(f"template {engine.template.name!r} scores with log-probabilities, one call per code: "
-                             "--batch-api takes generative templates (deductive, deductive-cot, batch, inductive)",
-                             field="--batch-api")
         options.validate()
         self.engine, self.segments, self.options = engine, segments, options
         self.db = engine.db
@@ -270,6 +358,11 @@ class BatchRun:
         existing = rs.find_run(self.db, e.fingerprint(self.segments))
         run_id = existing.id if existing else None
         provider = BatchProvider(inner, {}, e)
+        if e.scoring is not None:
+            from .scoring import CONTENT_FREE
+
+            provider.direct = {canonical_json(e.scoring.questions({"id": "content-free", "text": t, "speaker": None})[0])
+                               for t in CONTENT_FREE}
         try:
             if run_id is not None:
                 with self._holding(run_id):
@@ -303,10 +396,16 @@ class BatchRun:
                 if provider.left_for_sync and e.stopped is None:
                     self.note(f"batch: {provider.left_for_sync} requests expired or failed; calling them synchronously "
                               "(--batch-fallback sync)")
-                    e._provider, e.price = inner, self.full_price
                     calls_before = e.calls
-                    result = await e.run(self.segments)
-                    self.sync_calls = e.calls - calls_before
+                    if e.scoring is not None:  # per request: the questions answered in batches are not asked again
+                        provider.begin_pass(bs.load_requests(self.db, run_id), run_id)
+                        provider.sync_now = True
+                        e.price = self.full_price  # the segment's batch replies too: its cost is not understated
+                        result = await e.run(self.segments)
+                    else:
+                        e._provider, e.price = inner, self.full_price
+                        result = await e.run(self.segments)
+                        self.sync_calls = e.calls - calls_before
                 return self._finish(result, run_id, provider)
         finally:
             if provider.spool is not None:
@@ -486,11 +585,15 @@ class BatchRun:
         """A server that refuses the structured-output mode (llama.cpp's answers json_schema with HTTP 500): the next
         requests ask in the next mode, as a synchronous run's provider does (their bodies differ: new requests)."""
         mode = self.inner.mode
+        if self.engine.scoring is not None:  # scoring requests ask for no structured output: nothing to move past
+            return
         if refused and mode != "prompt" and self.inner._downgrade(mode):
             self.note(f"batch: the endpoint refused {mode} ({refused[0][:120]}); asking in {self.inner.mode} mode")
 
     # -- the end -------------------------------------------------------------------------------------------------------
     def _finish(self, result: Any, run_id: int | None, provider: BatchProvider, waiting: bool = False) -> Any:
+        if self.engine.scoring is not None:
+            self.sync_calls = provider.sync_requests  # requests, the content-free inputs' included
         result.calls = self.sync_calls
         if run_id is None:
             return result

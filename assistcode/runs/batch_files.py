@@ -26,8 +26,22 @@ def request_body(provider: Any, messages: list[dict[str, str]], options: Any) ->
     return {**req, **extra}
 
 
+def score_body(provider: Any, messages: list[dict[str, str]], options: Any) -> dict[str, Any]:
+    """The JSON body the ``openai`` provider's ``score`` POSTs for one question of a scoring template: the first reply
+    token's ``top_logprobs`` (20), one token, temperature 0 (tests/test_batch_scoring.py checks the two agree)."""
+    from ..providers.openai_compat import TOP_LOGPROBS
+
+    body: dict[str, Any] = {"model": provider.model, "messages": messages, "temperature": 0.0, "max_tokens": 1,
+                            "logprobs": True, "top_logprobs": TOP_LOGPROBS, **options.extra}
+    if options.seed is not None:
+        body["seed"] = options.seed
+    return body
+
+
 def custom_id(body: dict[str, Any]) -> str:
-    """A request's name in the Batch API: a hash of its body, so one request asked twice is sent once."""
+    """A request's name in the Batch API: a hash of its body, so one request asked twice is sent once. Deterministic
+    and distinct per segment, sample and question: a scoring template's questions differ by their code (or
+    options), a sample by its seed; segments of the same text share the one request and its reply."""
     return "ac-" + sha256_text(canonical_json(body))[:40]
 
 
