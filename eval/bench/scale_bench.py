@@ -82,6 +82,15 @@ class Server:
         self.base_url = json.loads(self.proc.stdout.readline())["base_url"]  # type: ignore[union-attr]
         self.root = self.base_url.rsplit("/v1", 1)[0]
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user and system) the server process has used so far (Linux: /proc)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+
     def log(self) -> list[dict[str, Any]]:
         return json.loads(urllib.request.urlopen(self.root + "/_control/log", timeout=120).read())
 
@@ -234,13 +243,17 @@ def main(argv: list[str] | None = None) -> int:
             def arm(name: str, urls: list[str], segments: int, **extra: Any) -> dict[str, Any]:
                 concurrency = per * len(urls)
                 before = [len(s.log()) for s in servers]
+                cpu_before = sum(s.cpu_s() for s in servers)
                 out = run_child({"project": str(extra.pop("project", None) or fresh(name)), "urls": urls,
                                  "concurrency": concurrency, **extra})
                 made = sum(len(s.log()) - b for s, b in zip(servers, before))
                 ideal = out["calls"] * lat / concurrency
+                # the servers share the machine's cores with the writer: their CPU says how much was left to it
+                servers_cpu = sum(s.cpu_s() for s in servers) - cpu_before
                 out.update(segments=segments, concurrency=concurrency, server_calls=made, ideal_s=ideal,
                            ratio_to_ideal=out["seconds"] / ideal if ideal else None,
-                           load_average=os.getloadavg())
+                           servers_cpu_s=servers_cpu, servers_cpu_ms_per_call=1000 * servers_cpu / max(made, 1),
+                           load_average=os.getloadavg(), revision=revision())
                 result["arms"][name] = out
                 print(f"{name}: {out['seconds']:.1f} s, {out['ratio_to_ideal'] or 0:.3f}x ideal, "
                       f"{out['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
@@ -262,9 +275,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows, distinct, _ = stored(proj)
                 out.update(rows=rows, distinct_segments=distinct, duplicates=rows - distinct)
             if "resume" in arms:
-                result["arms"]["resume"] = resume(fresh("resume"), servers, two_urls, n, per)
+                result["arms"]["resume"] = {**resume(fresh("resume"), servers, two_urls, n, per), "revision": revision(),
+                                            "load_average": os.getloadavg()}
             if "batch" in arms:
-                result["arms"]["batch"] = batch_arm(fresh("batch"), n, lat, args.complete_after)
+                result["arms"]["batch"] = {**batch_arm(fresh("batch"), n, lat, args.complete_after),
+                                           "revision": revision(), "load_average": os.getloadavg()}
     finally:
         for s in servers:
             s.stop()
@@ -283,11 +298,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def revision() -> str:
+    """The code an arm was measured with: the commit, ``+`` where the working tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "assistcode"], capture_output=True, text=True,
+                               cwd=ROOT).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+" if dirty else "")
+
+
 def derive(result: dict[str, Any]) -> None:
     """The figures that compare arms (those of this run, or merged from an earlier one)."""
     arms, n = result["arms"], result["segments"]
     if "one" in arms and "small" in arms:
         result["writer_peak_rss_ratio_large_to_small"] = arms["one"]["peak_rss_mb"] / arms["small"]["peak_rss_mb"]
+        # the CPU of one more call, start-up apart (importing the SDK, building the clients: the same at any size)
+        one, small = arms["one"], arms["small"]
+        if one.get("writer_cpu_s") is not None and small.get("writer_cpu_s") is not None and one["calls"] > small["calls"]:
+            result["writer_cpu_ms_per_extra_call"] = 1000 * (one["writer_cpu_s"] - small["writer_cpu_s"]) / (
+                one["calls"] - small["calls"])
+    if "two" in arms:
+        result["two_writer_cpu_ms_per_call"] = arms["two"].get("writer_cpu_ms_per_call")
     if "ray" in arms and "two" in arms:
         ray_arm, two_arm = arms["ray"], arms["two"]
         result["ray_overhead_ms_per_segment"] = 1000 * (ray_arm["seconds"] - two_arm["seconds"]) / n
