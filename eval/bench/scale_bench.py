@@ -18,7 +18,7 @@ child process, the one that writes the store, whose peak RSS is read from the ke
 Wall times are the engine's own (from its first call; Ray's start-up and the interpreter's are reported apart) as a
 ratio to the ideal ``calls x latency / total concurrency``.
 
-    python eval/bench/scale_bench.py [--segments 20000] [--small 2000] [--arms one,two,...] [--json FILE]
+    python eval/bench/scale_bench.py [--segments 20000] [--small 2000] [--arms one,two,...] [--repeats 2] [--json FILE]
 """
 from __future__ import annotations
 
@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="batch arm: seconds after which the testing server completes a batch")
     p.add_argument("--json", type=Path)
     p.add_argument("--merge", action="store_true", help="keep the other arms of an earlier --json file")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs of each of one, small and two, alternating; an arm's figures are its upper-median run's "
+                        "(by wall time), every run kept in its 'runs'")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -240,11 +243,13 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copytree(source.parent, dest)
                 return dest / "proj"
 
-            def arm(name: str, urls: list[str], segments: int, **extra: Any) -> dict[str, Any]:
+            runs_of: dict[str, list[dict[str, Any]]] = {}
+
+            def arm(name: str, urls: list[str], segments: int, rep: int = 0, **extra: Any) -> dict[str, Any]:
                 concurrency = per * len(urls)
                 before = [len(s.log()) for s in servers]
                 cpu_before = sum(s.cpu_s() for s in servers)
-                out = run_child({"project": str(extra.pop("project", None) or fresh(name)), "urls": urls,
+                out = run_child({"project": str(extra.pop("project", None) or fresh(f"{name}{rep or ''}")), "urls": urls,
                                  "concurrency": concurrency, **extra})
                 made = sum(len(s.log()) - b for s, b in zip(servers, before))
                 ideal = out["calls"] * lat / concurrency
@@ -254,19 +259,21 @@ def main(argv: list[str] | None = None) -> int:
                            ratio_to_ideal=out["seconds"] / ideal if ideal else None,
                            servers_cpu_s=servers_cpu, servers_cpu_ms_per_call=1000 * servers_cpu / max(made, 1),
                            load_average=os.getloadavg(), revision=revision())
-                result["arms"][name] = out
+                runs_of.setdefault(name, []).append(out)
+                result["arms"][name] = upper_median(runs_of[name])
                 print(f"{name}: {out['seconds']:.1f} s, {out['ratio_to_ideal'] or 0:.3f}x ideal, "
                       f"{out['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
                 return out
 
             one_url, two_urls = [s.base_url for s in servers[:1]], [s.base_url for s in servers]
-            if "one" in arms:
-                arm("one", one_url, n)
-            if "small" in arms:  # right after "one": the same code, the same machine state
-                small_template = make_project(Path(tmp) / "small_template", args.small)
-                arm("small", one_url, args.small, project=fresh("small", small_template))
-            if "two" in arms:
-                arm("two", two_urls, n)
+            small_template = make_project(Path(tmp) / "small_template", args.small) if "small" in arms else None
+            for rep in range(max(1, args.repeats)):  # one, small, two, one, small, two...: each side in the same states
+                if "one" in arms:
+                    arm("one", one_url, n, rep)
+                if small_template is not None:  # right after "one": the same code, the same machine state
+                    arm("small", one_url, args.small, rep, project=fresh(f"small{rep or ''}", small_template))
+                if "two" in arms:
+                    arm("two", two_urls, n, rep)
             if "ray" in arms:
                 arm("ray", two_urls, n, executor="ray")
             if "ray_kill" in arms:
@@ -298,6 +305,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+RUN_KEYS = ("seconds", "ratio_to_ideal", "peak_rss_mb", "writer_cpu_s", "writer_cpu_ms_per_call", "servers_cpu_ms_per_call",
+            "load_average")
+
+
+def upper_median(outs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of an arm whose figures stand for it: the upper median by wall time (of two, the slower); with
+    several runs, every run's figures in ``runs``."""
+    chosen = sorted(outs, key=lambda o: o["seconds"])[len(outs) // 2]
+    if len(outs) == 1:
+        return chosen
+    return {**chosen, "runs": [{k: o.get(k) for k in RUN_KEYS} for o in outs]}
+
+
+def figure(arm: dict[str, Any], key: str) -> float:
+    """An arm's ``key`` over its runs: the upper median (each side of a comparison read the same way)."""
+    values = sorted(r[key] for r in arm.get("runs") or [arm])
+    return values[len(values) // 2]
+
+
 def revision() -> str:
     """The code an arm was measured with: the commit, ``+`` where the working tree differs from it."""
     try:
@@ -313,11 +339,11 @@ def derive(result: dict[str, Any]) -> None:
     """The figures that compare arms (those of this run, or merged from an earlier one)."""
     arms, n = result["arms"], result["segments"]
     if "one" in arms and "small" in arms:
-        result["writer_peak_rss_ratio_large_to_small"] = arms["one"]["peak_rss_mb"] / arms["small"]["peak_rss_mb"]
+        result["writer_peak_rss_ratio_large_to_small"] = figure(arms["one"], "peak_rss_mb") / figure(arms["small"], "peak_rss_mb")
         # the CPU of one more call, start-up apart (importing the SDK, building the clients: the same at any size)
         one, small = arms["one"], arms["small"]
         if one.get("writer_cpu_s") is not None and small.get("writer_cpu_s") is not None and one["calls"] > small["calls"]:
-            result["writer_cpu_ms_per_extra_call"] = 1000 * (one["writer_cpu_s"] - small["writer_cpu_s"]) / (
+            result["writer_cpu_ms_per_extra_call"] = 1000 * (figure(one, "writer_cpu_s") - figure(small, "writer_cpu_s")) / (
                 one["calls"] - small["calls"])
     if "two" in arms:
         result["two_writer_cpu_ms_per_call"] = arms["two"].get("writer_cpu_ms_per_call")
