@@ -147,6 +147,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("batch"):
         return batch_child(spec)
     urls = spec["urls"]
+    if spec.get("executor") == "ray":  # Ray workers read the key from their environment, never as a value
+        os.environ.setdefault("OPENAI_API_KEY", "not-needed")
     config = RunConfig(provider="openai", model="fake", base_url=urls[0], replicas=tuple(urls[1:]), api_key="not-needed",
                        concurrency=spec["concurrency"], timeout=30, executor=spec.get("executor", "process"))
     project = Project(Path(spec["project"]))
