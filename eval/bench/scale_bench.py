@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--merge", action="store_true", help="keep the other arms of an earlier --json file")
     p.add_argument("--repeats", type=int, default=1,
-                   help="runs of each of one, small and two, alternating; an arm's figures are its upper-median run's "
+                   help="runs of each of one, small, two and ray, alternating; an arm's figures are its upper-median run's "
                         "(by wall time), every run kept in its 'runs'")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -276,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                     arm("small", one_url, args.small, rep, project=fresh(f"small{rep or ''}", small_template))
                 if "two" in arms:
                     arm("two", two_urls, n, rep)
-            if "ray" in arms:
-                arm("ray", two_urls, n, executor="ray")
+                if "ray" in arms:  # compared with two: as many runs
+                    arm("ray", two_urls, n, rep, executor="ray")
             if "ray_kill" in arms:
                 proj = fresh("ray_kill")
                 out = arm("ray_kill", two_urls, n, executor="ray", kill_worker_at=n // 2, project=proj)
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 RUN_KEYS = ("seconds", "ratio_to_ideal", "peak_rss_mb", "writer_cpu_s", "writer_cpu_ms_per_call", "servers_cpu_ms_per_call",
-            "load_average")
+            "load_average", "ray_start_s")
 
 
 def upper_median(outs: list[dict[str, Any]]) -> dict[str, Any]:
