@@ -272,7 +272,8 @@ class Transport:
                                          http_client=guarded_client(local_only=local_only, timeout=wait,
                                                                     max_bytes=MAX_FILE_BYTES))
 
-    async def upload(self, name: str, data: bytes) -> str:
+    async def upload(self, name: str, data: Any) -> str:
+        """``data``: an open binary file, streamed by the HTTP client a piece at a time (never held whole)."""
         return (await self.client.files.create(file=(name, data, "application/jsonl"), purpose="batch")).id
 
     async def create(self, file_id: str, tag: str) -> Any:
@@ -303,6 +304,22 @@ class Transport:
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+@contextmanager
+def _part(spool: Any, size: int, piece: int = 1 << 20) -> Iterator[Any]:
+    """The next ``size`` bytes of ``spool`` copied a piece at a time into a temporary file of their own, open at its
+    start: an upload reads it as it sends, so memory stays a piece, not a 200 MB file."""
+    with tempfile.TemporaryFile() as part:
+        left = size
+        while left:
+            data = spool.read(min(piece, left))
+            if not data:
+                raise BatchError("the spool of collected requests ended early")
+            part.write(data)
+            left -= len(data)
+        part.seek(0)
+        yield part
 
 
 def _lines(*files: Any) -> Iterator[tuple[str, int, str]]:
@@ -439,13 +456,14 @@ class BatchRun:
                              "without --batch-api") from None
         spool.seek(0)
         for chunk in files:
-            data = spool.read(sum(length for _, length in chunk))
-            sub = bs.add_submission(self.db, run_id, self.endpoint, [cid for cid, _ in chunk], len(data))
-            await self._send(transport, sub, data)
+            size = sum(length for _, length in chunk)
+            with _part(spool, size) as data:
+                sub = bs.add_submission(self.db, run_id, self.endpoint, [cid for cid, _ in chunk], size)
+                await self._send(transport, sub, data)
             self.submitted += len(chunk)
 
-    async def _send(self, transport: Transport, sub: bs.Submission, data: bytes | None) -> None:
-        """Upload (unless done) and create the batch of a stored submission."""
+    async def _send(self, transport: Transport, sub: bs.Submission, data: Any) -> None:
+        """Upload (unless done) and create the batch of a stored submission; ``data``: its file, open for reading."""
         oa = transport.openai
         file_id = sub.input_file_id
         try:
