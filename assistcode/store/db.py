@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -59,26 +59,25 @@ def _busy(db: sqlite3.Connection) -> StoreBusy:
 
 
 @contextmanager
-def busy_timeout(db: sqlite3.Connection, seconds: float) -> Iterator[None]:
-    """Wait at most ``seconds`` for a lock within the block (the connection's own wait is restored after)."""
-    before = db.execute("PRAGMA busy_timeout").fetchone()[0]
-    db.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+def _pragma(db: sqlite3.Connection, name: str, value: int) -> Iterator[None]:
+    """An integer PRAGMA set to ``value`` within the block, the connection's own restored after."""
+    before = db.execute(f"PRAGMA {name}").fetchone()[0]
+    db.execute(f"PRAGMA {name} = {int(value)}")
     try:
         yield
     finally:
-        db.execute(f"PRAGMA busy_timeout = {int(before)}")
+        db.execute(f"PRAGMA {name} = {int(before)}")
 
 
-@contextmanager
-def page_cache(db: sqlite3.Connection, kib: int) -> Iterator[None]:
+def busy_timeout(db: sqlite3.Connection, seconds: float) -> AbstractContextManager[None]:
+    """Wait at most ``seconds`` for a lock within the block (the connection's own wait is restored after)."""
+    return _pragma(db, "busy_timeout", max(0, int(seconds * 1000)))
+
+
+def page_cache(db: sqlite3.Connection, kib: int) -> AbstractContextManager[None]:
     """``PRAGMA cache_size`` = ``kib`` (negative: KiB) within the block; the connection's own after (a smaller cache
     gives back the pages over it at once)."""
-    before = db.execute("PRAGMA cache_size").fetchone()[0]
-    db.execute(f"PRAGMA cache_size = {int(kib)}")
-    try:
-        yield
-    finally:
-        db.execute(f"PRAGMA cache_size = {int(before)}")
+    return _pragma(db, "cache_size", kib)
 
 
 def now() -> str:
