@@ -426,7 +426,6 @@ def test_a_reply_read_from_a_batch_parses_as_the_sdk_object_does(mode):
     from openai.types.chat import ChatCompletion
 
     from assistcode.providers.openai_compat import OpenAIProvider
-    from assistcode.runs.batch import Json
 
     provider = OpenAIProvider("m", base_url="http://127.0.0.1:9/v1")
     tool = {"id": "c", "type": "function", "function": {"name": "reply", "arguments": '{"codes": []}'}}
@@ -435,4 +434,4 @@ def test_a_reply_read_from_a_batch_parses_as_the_sdk_object_does(mode):
                             "message": {"role": "assistant", "content": None, "tool_calls": [tool]}}]},
               {"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}]
     for body in bodies:
-        assert provider._reply(Json(body), mode) == provider._reply(ChatCompletion.construct(**body), mode)
+        assert provider._reply(body, mode) == provider._reply(ChatCompletion.construct(**body), mode)  # as batch reads it

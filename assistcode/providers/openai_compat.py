@@ -161,8 +161,8 @@ class OpenAIProvider:
             return self._reply(resp, mode)
 
     def _reply(self, resp: Any, mode: str) -> Reply:
-        """The reply in a chat completion: the JSON body as a dict (what :meth:`_post` gives), or an object read by
-        attribute (the SDK's, or a Batch API line's)."""
+        """The reply in a chat completion: the JSON body as a dict (what :meth:`_post` and a Batch API result line
+        give), or the SDK's object (read by attribute)."""
         if isinstance(resp, dict):
             try:
                 return _reply_of_body(resp, mode)
