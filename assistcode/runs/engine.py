@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Container, Iterable, Iterator, Sequence
 
 from .. import __version__
 from ..errors import InputError
@@ -274,8 +274,9 @@ class Engine:
                           **({"context_turns": c.context_turns} if c.context_turns else {}),
                           **({"calibration": self.scoring.method, "calibrate_with": c.calibrate_with} if self.scoring else {})})
 
-    def todo_groups(self, segments: Iterable[Segment], done: set[str]) -> Iterator[list[Segment]]:
-        """The groups of :meth:`groups` over the segments not ``done``, made one at a time."""
+    def groups(self, segments: Iterable[Segment], done: Container[str] = ()) -> Iterator[list[Segment]]:
+        """The calls' groups of the segments not ``done`` (``batch_size`` each for a batch template, else one),
+        made one at a time: a run holds the groups in flight, not its corpus."""
         n = self.config.batch_size if self.template.output == "batch" else 1
         group: list[Segment] = []
         for s in segments:
@@ -287,12 +288,6 @@ class Engine:
                 group = []
         if group:
             yield group
-
-    def groups(self, segments: Sequence[Segment]) -> list[list[Segment]]:
-        if self.template.output == "batch":
-            n = self.config.batch_size
-            return [list(segments[i:i + n]) for i in range(0, len(segments), n)]
-        return [[s] for s in segments]
 
     # -- provider ------------------------------------------------------------------------------------------------
     @property
@@ -564,8 +559,7 @@ class Engine:
         done = rs.settled_segments(self.db, run.id, retry_replied)
         if content_free is not None:
             self.scoring.record_content_free(run, content_free)
-        # the groups to code, made as the workers take them: a run holds the segments in flight, not its corpus
-        todo = self.todo_groups(segments, done)
+        todo = self.groups(segments, done)  # made as the workers take them
         total = len(segments)
         state = {"done": len(done), "total": total, "failed": 0}
         if self.progress:  # at once, before the first reply (a local model loads first)
