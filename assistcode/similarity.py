@@ -132,19 +132,13 @@ def code_texts(codebook: Codebook) -> list[tuple[str, str]]:
 
 
 def scores(embedder: Embedder, segments: Sequence[Segment | str], codebook: Codebook) -> np.ndarray:
-    """units x codes: the best cosine of each segment (or text) with any of the code's descriptions."""
+    """units x codes: the best cosine of each segment (or text) with any of the code's descriptions; the code texts
+    and the segments embedded in one call (one pass of an executor)."""
     texts = code_texts(codebook)
     vecs = embedder.embed([t for _, t in texts] + [s if isinstance(s, str) else s.text for s in segments])
-    return best_cosines(vecs[len(texts):], vecs[:len(texts)], codebook)
-
-
-def best_cosines(seg_vecs: np.ndarray, code_vecs: np.ndarray, codebook: Codebook) -> np.ndarray:
-    """units x codes: the best cosine of each unit's vector with any of the code's descriptions (``code_vecs``: the
-    vectors of :func:`code_texts`, in its order)."""
-    texts = code_texts(codebook)
-    sims = seg_vecs @ code_vecs.T
+    sims = vecs[len(texts):] @ vecs[:len(texts)].T
     ids = [c.id for c in codebook.codes]
-    out = np.full((len(seg_vecs), len(ids)), -1.0)
+    out = np.full((len(segments), len(ids)), -1.0)
     for j, (code, _) in enumerate(texts):
         k = ids.index(code)
         out[:, k] = np.maximum(out[:, k], sims[:, j])
@@ -198,11 +192,8 @@ def run_similarity(project: Any, *, calibrate_with: str | None = None, calibrati
     if existing is not None:
         rs.delete_run(project.db, existing.id)  # scoring is cheap and all-or-nothing: start again
     embedder = embedder or Embedder()
-    described = code_texts(codebook)  # every text embedded at once (one pass of the executor)
-    vecs = embedder.embed([t for _, t in described] + [s.text for s in segments] + list(CONTENT_FREE))
-    code_vecs, n = vecs[:len(described)], len(described) + len(segments)
-    score = best_cosines(vecs[len(described):n], code_vecs, codebook)
-    content_free = best_cosines(vecs[n:], code_vecs, codebook)
+    both = scores(embedder, [s.text for s in segments] + list(CONTENT_FREE), codebook)  # one pass of the executor
+    score, content_free = both[:len(segments)], both[len(segments):]
     manifest = {"provider": {"provider": "similarity", "model": MODEL, **executor_of(embedder)},
                 "codebook": {"hash": codebook.hash, "name": codebook.name},
                 "corpus": {"fingerprint": corpus_fingerprint(segments), "segments": len(segments)}, "notes": notes}
