@@ -189,12 +189,18 @@ class OpenAIProvider:
                      getattr(resp, "model", None), mode, getattr(resp.choices[0], "finish_reason", None) == "length")
 
     # -- scoring templates: the first answer token's top log-probabilities ------------------------------------------
-    async def _score_one(self, messages: list[dict[str, str]], answers: list[str], options: CallOptions) -> tuple[dict[str, float], float, Any]:
-        oa = self._openai
+    def _score_request(self, messages: list[dict[str, str]], options: CallOptions) -> dict[str, Any]:
+        """One scoring question's request: the first reply token's top log-probabilities, one token, temperature 0
+        (the same body whether sent now or in a Batch API file)."""
         req: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": 1,
                                "logprobs": True, "top_logprobs": TOP_LOGPROBS, **options.extra}
         if options.seed is not None:
             req["seed"] = options.seed
+        return req
+
+    async def _score_one(self, messages: list[dict[str, str]], answers: list[str], options: CallOptions) -> tuple[dict[str, float], float, Any]:
+        oa = self._openai
+        req = self._score_request(messages, options)
         try:  # a total deadline per request, as for complete(): a dripping server cannot outlast --timeout
             resp = await asyncio.wait_for(self._client.chat.completions.create(**req), self.timeout)
         except asyncio.TimeoutError:

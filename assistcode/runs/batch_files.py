@@ -27,15 +27,8 @@ def request_body(provider: Any, messages: list[dict[str, str]], options: Any) ->
 
 
 def score_body(provider: Any, messages: list[dict[str, str]], options: Any) -> dict[str, Any]:
-    """The JSON body the ``openai`` provider's ``score`` POSTs for one question of a scoring template: the first reply
-    token's ``top_logprobs`` (20), one token, temperature 0 (tests/test_batch_scoring.py checks the two agree)."""
-    from ..providers.openai_compat import TOP_LOGPROBS
-
-    body: dict[str, Any] = {"model": provider.model, "messages": messages, "temperature": 0.0, "max_tokens": 1,
-                            "logprobs": True, "top_logprobs": TOP_LOGPROBS, **options.extra}
-    if options.seed is not None:
-        body["seed"] = options.seed
-    return body
+    """The JSON body the ``openai`` provider's ``score`` POSTs for one question of a scoring template."""
+    return provider._score_request(messages, options)
 
 
 def custom_id(body: dict[str, Any]) -> str:
