@@ -126,7 +126,7 @@ def read_code_table(path: Path, codes_column: str = "human_codes", text_column: 
             units[key] = units.get(key, frozenset()) | frozenset(codes)
     except csv.Error as exc:
         raise InputError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
-    folded = {c: singular(c) for c in spellings if singular(c) != c and singular(c) in spellings}
+    folded = {c: one for c in spellings if (one := singular(c)) != c and one in spellings}
     for plural, single in folded.items():  # "emotions" and "emotion": one code, as the other variants
         spellings[single].update(spellings.pop(plural))
     if folded:

@@ -215,16 +215,17 @@ def mapped_agreement(a: CodeSet, b: CodeSet, matches: list[Match], units: list[s
             "n_units": est.n_units, "ci_method": est.ci_method, "n_boot": est.n_boot}
 
 
-def _interval(ci: tuple[float | None, float | None]) -> str:
-    return "" if ci[0] is None or ci[1] is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+def interval_text(ci: Any) -> str:
+    """`` [lo, hi]`` of an interval (a pair, as a comparison or its JSON holds it), or nothing where there is none."""
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[0] is not None and ci[1] is not None else ""
 
 
 def render_text(c: Comparison) -> str:
     """The comparison as a terminal report."""
     lines = [f"Reference: {c.reference}", f"Other:     {c.other}", f"Matching:  {c.method} (threshold {c.threshold:g})",
-             f"Coverage {c.coverage:.2f}{_interval(c.coverage_interval)} ({c.counts['reference_codes_covered']} of "
+             f"Coverage {c.coverage:.2f}{interval_text(c.coverage_interval)} ({c.counts['reference_codes_covered']} of "
              f"{c.counts['reference_codes_considered']} reference codes matched)   Precision {c.precision:.2f}"
-             f"{_interval(c.precision_interval)} ({c.counts['matched']} of {c.counts['other_codes']} other codes)"]
+             f"{interval_text(c.precision_interval)} ({c.counts['matched']} of {c.counts['other_codes']} other codes)"]
     if c.agreement:
         ag = c.agreement
         lines.append(f"Agreement after mapping: alpha (MASI) {ag['value']:.3f} [{ag['low']:.3f}, {ag['high']:.3f}] "
@@ -268,7 +269,7 @@ def render_html(c: Comparison) -> str:
             "<style>body{font:14px system-ui;margin:2em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>"
             f"<h1>Codebook comparison</h1><p>Reference: {e(c.reference)}<br>Other: {e(c.other)}<br>"
             f"Matching: {e(c.method)} (threshold {c.threshold:g})</p>"
-            f"<p><b>Coverage {c.coverage:.2f}</b>{_interval(c.coverage_interval)}, <b>precision {c.precision:.2f}</b>"
-            f"{_interval(c.precision_interval)} (95% Wilson intervals)</p>{agreement}"
+            f"<p><b>Coverage {c.coverage:.2f}</b>{interval_text(c.coverage_interval)}, <b>precision {c.precision:.2f}</b>"
+            f"{interval_text(c.precision_interval)} (95% Wilson intervals)</p>{agreement}"
             "<table><tr><th>reference</th><th>other</th><th>score</th><th>how</th><th>units both / ref / other</th></tr>"
             f"{rows}</table>{alone}")

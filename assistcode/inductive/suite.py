@@ -240,11 +240,9 @@ def _ci(a: dict[str, Any] | None) -> str:
     return f"{a['value']:.2f} [{a['low']:.2f}, {a['high']:.2f}]"
 
 
-def _pair(ci: Any) -> str:
-    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[0] is not None else ""
-
-
 def render_markdown(result: dict[str, Any]) -> str:
+    from .compare import interval_text
+
     n = result["reference"]["min_units"]
     lines = [f"# Suite {result['suite']}: induced codebooks against the researchers' codes", "",
              f"{result['answers']} answers; the researchers' codes: {'; '.join(result['reference']['notes'])}. "
@@ -253,9 +251,9 @@ def render_markdown(result: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|"]
     for label, r in result["coders"].items():
         sec = r.get("seconds_per_answer")
-        lines.append(f"| {label} | {r['coverage']:.2f}{_pair(r.get('coverage_interval'))} "
+        lines.append(f"| {label} | {r['coverage']:.2f}{interval_text(r.get('coverage_interval'))} "
                      f"({r['counts'].get('reference_codes_covered')}/{r['counts'].get('reference_codes_considered')}) | "
-                     f"{r['precision']:.2f}{_pair(r.get('precision_interval'))} | {_ci(r['agreement'])} | "
+                     f"{r['precision']:.2f}{interval_text(r.get('precision_interval'))} | {_ci(r['agreement'])} | "
                      f"{'n/a' if sec is None else f'{sec:.2f}'} | {r['tokens_per_answer']:.0f} |")
     for label, r in result["coders"].items():
         lines += ["", f"## {label}", "", "Matched: " + ("; ".join(f"{m['reference']} = {m['other']}" for m in r["matches"])
