@@ -227,7 +227,8 @@ def _interview_project(tmp_path):
 
 def test_interview_defaults_skip_the_interviewer_and_show_the_question(tmp_path):
     from assistcode.providers.mock import MockProvider
-    from assistcode.runs.engine import Engine, RunConfig, code_project, select_segments
+    from assistcode.runs.engine import Engine, RunConfig, code_project
+    from assistcode.runs.selection import select_segments
 
     project = _interview_project(tmp_path)
     config = RunConfig(provider="mock", model="kw", context_turns=None, skip_roles=None)

@@ -32,7 +32,7 @@ from . import store as rs
 from .pricing import Price, count_message_tokens, price_for
 from .replies import Proposal, ReplyError, Validated, parse_json, reply_schema, validate_reply
 from .pending import WRITE_WAIT, PendingWrites
-from .selection import StoredContexts, stored_selection
+from .selection import StoredContexts, selection_rule, stored_selection
 from .scoring import Scoring
 
 MALFORMED_ATTEMPTS = 3
@@ -664,37 +664,3 @@ def _code_project(project: Any, config: RunConfig, codebook: Codebook, dry_run: 
 
         return run_batch(engine, segments, dry_run=dry_run)
     return asyncio.run(engine.run(segments, dry_run=dry_run))
-
-
-ROLES = ("interviewer", "participant")
-
-
-def select_segments(segments: Sequence[Segment], config: RunConfig) -> list[Segment]:
-    """The segments a run codes: all but the skipped roles and speakers. Settles ``None`` settings of ``config``
-    (interviews, where segments have roles: skip the interviewer, one turn of context; else neither)."""
-    keep = selection_rule(config, any(s.role for s in segments), {s.speaker for s in segments if s.speaker})
-    return [s for s in segments if keep(s.role, s.speaker)]
-
-
-def selection_rule(config: RunConfig, interview: bool, speakers_present: set[str]) -> Callable[[str | None, str | None], bool]:
-    """:func:`select_segments`'s rule, ``keep(role, speaker)``, from whether the corpus is an interview (some
-    segment has a role) and the speakers it has. Settles ``None`` settings of ``config`` as it does."""
-    if config.context_turns is None:
-        config.context_turns = 1 if interview else 0
-    if config.context_turns < 0:
-        raise InputError(f"must be 0 or more, not {config.context_turns}", field="--context-turns")
-    if config.skip_roles is None:
-        config.skip_roles = ("interviewer",) if interview else ()
-    roles = {r.strip().casefold() for r in config.skip_roles} - {"none", ""}
-    for r in sorted(roles - set(ROLES)):
-        raise InputError(f"unknown role {r!r}", field="--skip-role", hint="roles: interviewer, participant, or none")
-    config.skip_roles = tuple(sorted(roles))
-    speakers = {n.strip().casefold() for n in config.skip_speakers if n.strip()}
-    if speakers:
-        present = {s.casefold() for s in speakers_present}
-        for n in sorted(speakers - present):
-            raise InputError(f"no speaker named {n!r} in the project", field="--skip-speaker",
-                             hint="speakers: " + ", ".join(sorted(speakers_present)[:12]))
-    if not roles and not speakers:
-        return lambda role, speaker: True
-    return lambda role, speaker: not (role in roles or bool(speaker and speaker.casefold() in speakers))

@@ -1,11 +1,12 @@
-"""The segments a run codes, read from the project store as they are needed, so that a run's memory does not grow
-with its corpus: in memory, each selected segment is one rowid (8 bytes); its text is read a chunk at a time.
+"""The segments a run codes (all but the skipped roles and speakers), read from the project store as they are
+needed, so that a run's memory does not grow with its corpus: in memory, each selected segment is one rowid (8
+bytes); its text is read a chunk at a time.
 """
 from __future__ import annotations
 
 import sqlite3
 from array import array
-from typing import Callable, Iterator, Sequence, overload
+from typing import Any, Callable, Iterator, Sequence, overload
 
 from ..corpus import SEGMENT_COLUMNS, context_text
 from ..errors import InputError
@@ -85,3 +86,37 @@ class StoredContexts:
                 break
             neighbours.append(Segment(*r[1:]))
         return context_text(neighbours[::-1]) if neighbours else default
+
+
+ROLES = ("interviewer", "participant")
+
+
+def select_segments(segments: Sequence[Segment], config: Any) -> list[Segment]:
+    """The segments a run codes: all but the skipped roles and speakers. Settles ``None`` settings of ``config``
+    (interviews, where segments have roles: skip the interviewer, one turn of context; else neither)."""
+    keep = selection_rule(config, any(s.role for s in segments), {s.speaker for s in segments if s.speaker})
+    return [s for s in segments if keep(s.role, s.speaker)]
+
+
+def selection_rule(config: Any, interview: bool, speakers_present: set[str]) -> Callable[[str | None, str | None], bool]:
+    """:func:`select_segments`'s rule, ``keep(role, speaker)``, from whether the corpus is an interview (some
+    segment has a role) and the speakers it has. Settles ``None`` settings of ``config`` as it does."""
+    if config.context_turns is None:
+        config.context_turns = 1 if interview else 0
+    if config.context_turns < 0:
+        raise InputError(f"must be 0 or more, not {config.context_turns}", field="--context-turns")
+    if config.skip_roles is None:
+        config.skip_roles = ("interviewer",) if interview else ()
+    roles = {r.strip().casefold() for r in config.skip_roles} - {"none", ""}
+    for r in sorted(roles - set(ROLES)):
+        raise InputError(f"unknown role {r!r}", field="--skip-role", hint="roles: interviewer, participant, or none")
+    config.skip_roles = tuple(sorted(roles))
+    speakers = {n.strip().casefold() for n in config.skip_speakers if n.strip()}
+    if speakers:
+        present = {s.casefold() for s in speakers_present}
+        for n in sorted(speakers - present):
+            raise InputError(f"no speaker named {n!r} in the project", field="--skip-speaker",
+                             hint="speakers: " + ", ".join(sorted(speakers_present)[:12]))
+    if not roles and not speakers:
+        return lambda role, speaker: True
+    return lambda role, speaker: not (role in roles or bool(speaker and speaker.casefold() in speakers))

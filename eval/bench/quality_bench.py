@@ -46,7 +46,8 @@ from assistcode.errors import AgreementError  # noqa: E402
 from assistcode.evaluate import EvalOptions, from_store  # noqa: E402
 from assistcode.evaluate.harness import estimate_row as _est  # noqa: E402
 from assistcode.corpus import context_text, iter_segments, preceding  # noqa: E402
-from assistcode.runs.engine import Engine, RunConfig, select_segments  # noqa: E402
+from assistcode.runs.engine import Engine, RunConfig  # noqa: E402
+from assistcode.runs.selection import select_segments  # noqa: E402
 from assistcode.similarity import run_similarity  # noqa: E402
 
 CROSS_FITTED = "platt"
